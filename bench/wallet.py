@@ -1,0 +1,353 @@
+"""Wallet order throughput on PostgreSQL, next to pgbench measured on the same server.
+
+    .venv/bin/python bench/wallet.py [--clients 8,16] [--seconds 15] [--gunicorn-workers 4]
+
+Places orders (one unlimited-stock product, 1 point each, so no wallet ever runs dry):
+- on distinct members (each client its own members: no lock contention) and on one hot
+  member (every client the same wallet row: all orders serialise on its lock);
+- in-process through the service (``place_order``) and over HTTP (gunicorn, N workers,
+  keep-alive clients);
+with 8 and 16 concurrent clients. Prints orders/s and p50/p95/p99 latency, and pgbench's
+TPC-B tps with the same number of clients, with the ratio. It is a benchmark, not a test:
+it asserts nothing, it only measures (and checks `ledger verify` at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dj_database_url
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_URL = os.environ.get("TESSERA_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+BENCH_DB = "tessera_bench_wallet"
+PGBENCH_DB = "tessera_pgbench"
+
+
+def admin_conn() -> psycopg.Connection:
+    cfg = dj_database_url.parse(BASE_URL)
+    return psycopg.connect(
+        host=cfg["HOST"] or "127.0.0.1", port=int(cfg["PORT"] or 5432),
+        user=cfg["USER"] or "postgres", dbname="postgres", autocommit=True,
+    )  # fmt: skip
+
+
+def recreate(name: str) -> str:
+    with admin_conn() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    cfg = dj_database_url.parse(BASE_URL)
+    return f"postgres://{cfg['USER'] or 'postgres'}@{cfg['HOST'] or '127.0.0.1'}:{cfg['PORT'] or 5432}/{name}"
+
+
+@dataclass
+class Result:
+    label: str
+    clients: int
+    orders: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.orders / self.seconds if self.seconds else 0.0
+
+    def pct(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        data = sorted(self.latencies)
+        return data[min(len(data) - 1, int(p / 100 * len(data)))] * 1000
+
+
+def run_clients(
+    clients: int, seconds: float, make_call: Callable[[int], Callable[[], bool]]
+) -> tuple[int, float, list[float]]:
+    """``clients`` threads calling their own function for ``seconds``; returns the count of
+    successful calls, the elapsed time and every call's latency."""
+    barrier = threading.Barrier(clients + 1)
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    stop = threading.Event()
+
+    def worker(i: int) -> None:
+        call = make_call(i)
+        barrier.wait()
+        mine = latencies[i]
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            ok = call()
+            if ok:
+                mine.append(time.perf_counter() - t0)
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    elapsed = time.perf_counter() - start
+    flat = [x for lat in latencies for x in lat]
+    return len(flat), elapsed, flat
+
+
+def setup_django(db_url: str) -> None:
+    os.environ.update(
+        DATABASE_URL=db_url, SECRET_KEY="bench", DJANGO_SETTINGS_MODULE="tessera.settings",
+        TESSERA_LOG_LEVEL="WARNING", EMAIL_URL="dummy://",
+    )  # fmt: skip
+    sys.path.insert(0, str(ROOT / "src"))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def seed(members: int) -> tuple[list[str], str, str, str]:
+    from tessera.core.apikeys import create_api_key
+    from tessera.crm.models import Contact
+    from tessera.loyalty.adjustments import adjust_points
+    from tessera.loyalty.ordering import create_product
+    from tessera.loyalty.programs import create_program, enroll_member
+
+    program = create_program(
+        {"name": "Bench", "points_per_unit": 100, "currency": "USD", "low_balance_threshold": 0}
+    )
+    product = create_product({"program_id": program.pk, "name": "Sticker", "price_points": 1})
+    ids = []
+    for i in range(members + 1):
+        contact = Contact.objects.create(
+            first_name=f"M{i}", last_name="Bench", email=f"m{i}@bench.test"
+        )
+        member, _ = enroll_member(program.pk, contact_id=contact.pk)
+        adjust_points(member.pk, points=10_000_000, reason="bench balance")
+        ids.append(member.pk)
+    _, key = create_api_key("bench", ["admin"])
+    return ids[:-1], ids[-1], product.pk, key
+
+
+def in_process(
+    label: str, clients: int, seconds: float, member_for: Callable[[int, int], str], product: str
+) -> Result:
+    from django.db import connections
+
+    from tessera.loyalty.ordering import place_order
+
+    def make(i: int) -> Callable[[], bool]:
+        n = 0
+
+        def call() -> bool:
+            nonlocal n
+            n += 1
+            place_order(member_for(i, n), [{"product_id": product, "quantity": 1}])
+            return True
+
+        return call
+
+    count, elapsed, lat = run_clients(clients, seconds, make)
+    connections.close_all()
+    return Result(label, clients, count, elapsed, lat)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_gunicorn(db_url: str, workers: int, threads: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": db_url, "SECRET_KEY": "bench", "TESSERA_LOG_LEVEL": "WARNING",
+           "EMAIL_URL": "dummy://", "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "tessera.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+         "--keep-alive", "30", "--log-level", "warning"],
+        env=env, start_new_session=True,
+    )  # fmt: skip
+    for _ in range(200):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def over_http(
+    label: str,
+    clients: int,
+    seconds: float,
+    port: int,
+    key: str,
+    member_for: Callable[[int, int], str],
+    product: str,
+) -> Result:
+    body = json.dumps({"lines": [{"product_id": product, "quantity": 1}]})
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def make(i: int) -> Callable[[], bool]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        n = 0
+
+        def call() -> bool:
+            nonlocal n
+            n += 1
+            conn.request("POST", f"/api/v1/members/{member_for(i, n)}/orders", body, headers)
+            resp = conn.getresponse()
+            resp.read()
+            return resp.status == 201
+
+        return call
+
+    count, elapsed, lat = run_clients(clients, seconds, make)
+    return Result(label, clients, count, elapsed, lat)
+
+
+def pgbench(clients: int, seconds: int) -> tuple[float, float] | None:
+    exe = shutil.which("pgbench") or next(
+        iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"))), None
+    )
+    if not exe:
+        return None
+    cfg = dj_database_url.parse(BASE_URL)
+    base = [
+        str(exe),
+        "-h",
+        cfg["HOST"] or "127.0.0.1",
+        "-p",
+        str(cfg["PORT"] or 5432),
+        "-U",
+        cfg["USER"] or "postgres",
+    ]
+    out = subprocess.run(
+        [*base, "-c", str(clients), "-j", "2", "-T", str(seconds), PGBENCH_DB],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    latency = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))  # type: ignore[union-attr]
+    return tps, latency
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", default="8,16")
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--members", type=int, default=64)
+    parser.add_argument("--gunicorn-workers", type=int, default=4)
+    parser.add_argument("--gunicorn-threads", type=int, default=4)
+    args = parser.parse_args()
+    client_counts = [int(c) for c in args.clients.split(",")]
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    db_url = recreate(BENCH_DB)
+    setup_django(db_url)
+    console.print(f"Seeding {args.members} members on {BENCH_DB} …")
+    members, hot, product, key = seed(args.members)
+
+    def distinct(clients: int) -> Callable[[int, int], str]:
+        per = max(1, len(members) // clients)
+        return lambda i, n: members[(i * per + n % per) % len(members)]
+
+    def hot_member(i: int, n: int) -> str:
+        return hot
+
+    results: list[Result] = []
+    for c in client_counts:
+        results.append(
+            in_process("service, distinct members", c, args.seconds, distinct(c), product)
+        )
+        results.append(in_process("service, one hot member", c, args.seconds, hot_member, product))
+    proc, port = start_gunicorn(db_url, args.gunicorn_workers, args.gunicorn_threads)
+    try:
+        for c in client_counts:
+            over_http("HTTP, distinct members", c, 2, port, key, distinct(c), product)  # warm-up
+            results.append(
+                over_http(
+                    "HTTP, distinct members", c, args.seconds, port, key, distinct(c), product
+                )
+            )
+            results.append(
+                over_http("HTTP, one hot member", c, args.seconds, port, key, hot_member, product)
+            )
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+    console.print("Running pgbench (TPC-B) on the same server …")
+    recreate(PGBENCH_DB)
+    cfg = dj_database_url.parse(BASE_URL)
+    exe = shutil.which("pgbench") or next(
+        iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"))), None
+    )
+    baseline: dict[int, tuple[float, float]] = {}
+    if exe:
+        subprocess.run([str(exe), "-h", cfg["HOST"] or "127.0.0.1", "-U", cfg["USER"] or "postgres", "-i", "-q", "-s", "10", PGBENCH_DB],
+                       check=True, capture_output=True)  # fmt: skip
+        for c in client_counts:
+            measured = pgbench(c, int(args.seconds))
+            if measured:
+                baseline[c] = measured
+
+    from tessera.ledger.services import verify
+
+    report = verify()
+    table = Table(
+        title=f"Wallet orders on PostgreSQL ({os.cpu_count()} cores; gunicorn {args.gunicorn_workers}x{args.gunicorn_threads} gthread)"
+    )
+    for col in (
+        "path",
+        "clients",
+        "orders/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "pgbench tps",
+        "ratio",
+    ):
+        table.add_column(col, justify="right" if col != "path" else "left")
+    summary = []
+    for r in results:
+        tps = baseline.get(r.clients, (0.0, 0.0))[0]
+        ratio = f"{r.rate / tps:.0%}" if tps else "n/a"
+        table.add_row(r.label, str(r.clients), f"{r.rate:,.0f}", f"{r.pct(50):.1f}", f"{r.pct(95):.1f}", f"{r.pct(99):.1f}",
+                      f"{tps:,.0f}" if tps else "n/a", ratio)  # fmt: skip
+        summary.append({"path": r.label, "clients": r.clients, "orders_per_s": round(r.rate, 1), "p50_ms": round(r.pct(50), 2),
+                        "p95_ms": round(r.pct(95), 2), "p99_ms": round(r.pct(99), 2), "pgbench_tps": round(tps, 1)})  # fmt: skip
+    console.print(table)
+    for c, (tps, lat) in baseline.items():
+        console.print(f"pgbench TPC-B, {c} clients: {tps:,.0f} tps, mean latency {lat:.2f} ms")
+    console.print(
+        f"ledger verify: {'OK' if report.ok else 'FAILED'} ({report.accounts} accounts, {report.entries} entries)"
+    )
+    print(json.dumps({"results": summary, "ledger_ok": report.ok}))
+    with admin_conn() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{PGBENCH_DB}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Stripe webhooks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+from pydantic import Field
+
+from tessera.api.auth import admin_auth, read_auth
+from tessera.api.schemas import ERRORS, Input, Text
+from tessera.billing import webhooks
+from tessera.billing.models import Transaction
+from tessera.billing.refunds import get_transaction, refund_transaction
+from tessera.billing.services import cancel_transaction, capture_transaction
+
+router = Router(tags=["Stripe"])
+
+
+class WebhookOut(Schema):
+    received: bool
+    duplicate: bool
+
+
+@router.post("/webhooks/stripe", response={200: WebhookOut, **ERRORS}, auth=None)
+def stripe_webhook(request: HttpRequest) -> dict[str, bool]:
+    """Verified against `STRIPE_WEBHOOK_SECRET` on the raw body (400 otherwise); an event
+    already processed answers 200 and changes nothing."""
+    applied = webhooks.receive(request.body, request.headers.get("Stripe-Signature"))
+    return {"received": True, "duplicate": not applied}
+
+
+class RefundOut(Schema):
+    id: str
+    transaction_id: str
+    amount: int
+    reason: str
+    status: str
+    created_at: datetime
+
+
+class TransactionOut(Schema):
+    id: str
+    contact_id: str
+    amount: int
+    currency: str
+    status: str
+    purpose: str
+    purpose_id: str
+    payment_method_id: str | None
+    stripe_payment_intent_id: str | None
+    failure_code: str
+    refunded_amount: int
+    disputed: bool
+    refunds: list[RefundOut]
+    created_at: datetime
+
+    @staticmethod
+    def resolve_refunds(obj: Transaction) -> list[object]:
+        return list(obj.refunds.order_by("created_at"))
+
+
+class RefundIn(Input):
+    amount: int | None = Field(None, ge=1, le=10**12, description="minor units; default all")
+    reason: Text | None = Field(None, max_length=255)
+
+
+@router.get(
+    "/transactions/{transaction_id}", response={200: TransactionOut, **ERRORS}, auth=read_auth
+)
+def get_payment(request: HttpRequest, transaction_id: str) -> Transaction:
+    return get_transaction(transaction_id)
+
+
+@router.post(
+    "/transactions/{transaction_id}/refunds",
+    response={201: RefundOut, **ERRORS},
+    auth=admin_auth,
+    url_name="transaction_refund",
+)
+def refund(request: HttpRequest, transaction_id: str, payload: RefundIn) -> Status:
+    """Refund part or all of a captured payment; 409 `refund_exceeds_remaining` beyond what
+    is left. What the payment bought is reversed (a top-up's points are taken back)."""
+    return Status(
+        201, refund_transaction(transaction_id, amount=payload.amount, reason=payload.reason or "")
+    )
+
+
+@router.post(
+    "/transactions/{transaction_id}/capture",
+    response={200: TransactionOut, **ERRORS},
+    auth=admin_auth,
+    url_name="transaction_capture",
+)
+def capture(request: HttpRequest, transaction_id: str) -> Transaction:
+    """Capture an authorised payment (idempotent)."""
+    get_transaction(transaction_id)
+    return capture_transaction(transaction_id)
+
+
+@router.post(
+    "/transactions/{transaction_id}/cancel",
+    response={200: TransactionOut, **ERRORS},
+    auth=admin_auth,
+    url_name="transaction_cancel",
+)
+def cancel(request: HttpRequest, transaction_id: str) -> Transaction:
+    """Release an authorisation that will not be captured (idempotent)."""
+    get_transaction(transaction_id)
+    return cancel_transaction(transaction_id)

@@ -1,0 +1,152 @@
+"""Two layers around every API request.
+
+``ApiWriteMiddleware`` (outer) runs each mutating API request in one transaction that rolls
+back on any error response (so bad input writes nothing, rule 8) and honours
+``Idempotency-Key`` (rule 5). ``ApiProblemMiddleware`` (inner) turns framework error pages
+(unknown URL, wrong method, a crash) into problem+json, so clients only ever see one
+error format and the idempotency layer stores the same body a client would get.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
+
+from tessera.api.auth import key_from_request
+from tessera.api.problems import problem_for_status, problem_response
+from tessera.core import idempotency
+from tessera.core.errors import PROBLEM_CONTENT_TYPE, ProblemError
+
+API_PREFIX = "/api/"
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Responses a retry with the same key should see again. Malformed or invalid requests
+# (400, 422) and server errors are not stored: the client may fix or retry them.
+NOT_STORED = frozenset({400, 401, 403, 422, 429})
+
+# url_names of operations that manage their own transactions (a saga that calls Stripe
+# between commits must never run inside one request-wide transaction: rule 4).
+NON_ATOMIC_URL_NAMES: set[str] = {
+    "credit_purchase",
+    "transaction_refund",
+    "transaction_capture",
+    "transaction_cancel",
+}
+# Paths with their own replay protection (Stripe webhooks: the event id).
+NO_IDEMPOTENCY_PREFIXES = ("/api/v1/webhooks/",)
+
+Handler = Callable[[HttpRequest], HttpResponse]
+
+
+def _is_problem(response: HttpResponse) -> bool:
+    return response.get("Content-Type", "").startswith(PROBLEM_CONTENT_TYPE)
+
+
+class ApiProblemMiddleware:
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.path.startswith(API_PREFIX)
+            and response.status_code >= 400
+            and not _is_problem(response)
+        ):
+            detail = ""
+            if response.status_code == 405:
+                allowed = response.get("Allow", "")
+                detail = f"{request.method} is not allowed here; allowed: {allowed}"
+            elif response.status_code == 404:
+                detail = f"No API endpoint at {request.path}"
+            converted = problem_response(problem_for_status(response.status_code, detail))
+            if response.has_header("Allow"):
+                converted["Allow"] = response["Allow"]
+            return converted
+        return response
+
+
+class ApiWriteMiddleware:
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(API_PREFIX) or request.method not in MUTATING:
+            return self.get_response(request)
+        raw_key = request.headers.get("Idempotency-Key")
+        if raw_key is None or request.path.startswith(NO_IDEMPOTENCY_PREFIXES):
+            return self._run(request)
+        try:
+            key = idempotency.check_key(raw_key)
+        except ProblemError as exc:
+            return problem_response(exc)
+        api_key = key_from_request(request)
+        if api_key is None:
+            return self.get_response(request)  # the API answers 401; nothing to remember
+        body = request.body  # read now: the view may not, and the fingerprint needs it
+        try:
+            row, stored = idempotency.begin(
+                api_key,
+                key,
+                method=request.method or "POST",
+                path=request.get_full_path(),
+                fp=idempotency.fingerprint(request.method or "POST", request.get_full_path(), body),
+            )
+        except ProblemError as exc:
+            return problem_response(exc)
+        if stored is not None:
+            replay = HttpResponse(
+                stored.body, status=stored.status, content_type=stored.content_type
+            )
+            replay["Idempotent-Replayed"] = "true"
+            return replay
+
+        try:
+            response = self._run(request, on_commit_store=row)
+        except BaseException:
+            idempotency.release(row)
+            raise
+        replay_error = getattr(request, "_tessera_replay_error", False)
+        if (response.status_code >= 500 and not replay_error) or response.status_code in NOT_STORED:
+            idempotency.release(row)
+        elif not getattr(request, "_tessera_response_stored", False):
+            # Rolled-back 4xx outcomes (409 sold out, 402 declined) are still the answer to
+            # this request; store them outside the rolled-back transaction.
+            idempotency.complete(row, self._snapshot(response))
+        return response
+
+    @staticmethod
+    def _snapshot(response: HttpResponse) -> idempotency.StoredResponse:
+        return idempotency.StoredResponse(
+            status=response.status_code,
+            content_type=response.get("Content-Type", "application/json"),
+            body=bytes(response.content),
+        )
+
+    def _run(
+        self, request: HttpRequest, on_commit_store: idempotency.IdempotencyKey | None = None
+    ) -> HttpResponse:
+        if self._is_non_atomic(request):
+            return self.get_response(request)
+        with transaction.atomic():
+            response = self.get_response(request)
+            keep = getattr(request, "_tessera_keep_writes", False)
+            if response.status_code >= 400 and not keep:
+                transaction.set_rollback(True)
+            elif on_commit_store is not None and response.status_code < 400:
+                # Same transaction as the request's writes: a stored response proves they
+                # committed, and a rollback takes the stored response with it.
+                idempotency.complete(on_commit_store, self._snapshot(response))
+                request._tessera_response_stored = True  # type: ignore[attr-defined]
+        return response
+
+    @staticmethod
+    def _is_non_atomic(request: HttpRequest) -> bool:
+        if not NON_ATOMIC_URL_NAMES:
+            return False
+        try:
+            return resolve(request.path_info).url_name in NON_ATOMIC_URL_NAMES
+        except Resolver404:
+            return False

@@ -1,0 +1,200 @@
+"""The Stripe gateway, on the official SDK (PaymentIntents)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from tessera.billing.gateways.base import (
+    CardDetails,
+    CardRejected,
+    GatewayUnavailable,
+    PaymentResult,
+    RefundResult,
+)
+
+# Network errors, timeouts and 5xx are retried by the SDK with the same idempotency key.
+NETWORK_RETRIES = 2
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    # StripeObject is no longer a dict in SDK 16; work on plain data.
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def _result(obj: Any) -> PaymentResult:
+    pi = _plain(obj)
+    error = pi.get("last_payment_error") or {}
+    status = pi["status"]
+    if status in ("requires_payment_method",) and error:
+        status = "failed"
+    return PaymentResult(
+        status=status,
+        payment_intent_id=pi["id"],
+        amount=int(pi.get("amount") or 0),
+        client_secret=pi.get("client_secret"),
+        failure_code=str(error.get("decline_code") or error.get("code") or ""),
+        failure_message=str(error.get("message") or ""),
+    )
+
+
+class StripeGateway:
+    def __init__(self, api_key: str | None = None, api_base: str | None = None) -> None:
+        base = api_base if api_base is not None else settings.STRIPE_API_BASE
+        self.client = stripe.StripeClient(
+            api_key or settings.STRIPE_SECRET_KEY,
+            base_addresses={"api": base} if base else {},
+            max_network_retries=NETWORK_RETRIES,
+        )
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            raise GatewayUnavailable(str(exc)) from exc
+        except stripe.APIError as exc:  # 5xx after the SDK's retries
+            raise GatewayUnavailable(str(exc)) from exc
+
+    def ensure_customer(self, *, email: str, name: str, idempotency_key: str) -> str:
+        customer = self._call(
+            self.client.v1.customers.create,
+            params={"email": email, "name": name},
+            options={"idempotency_key": idempotency_key},
+        )
+        return str(customer["id"])
+
+    def attach_card(self, payment_method_id: str, customer_id: str) -> CardDetails:
+        try:
+            pm = _plain(
+                self._call(
+                    self.client.v1.payment_methods.attach,
+                    payment_method_id,
+                    params={"customer": customer_id},
+                )
+            )
+        except stripe.CardError as exc:
+            error = exc.error
+            code = str((error and (error.decline_code or error.code)) or "card_declined")
+            raise CardRejected(code, str(exc.user_message or "declined")) from exc
+        except stripe.InvalidRequestError as exc:
+            raise CardRejected("invalid_payment_method", str(exc.user_message or exc)) from exc
+        card = pm.get("card") or {}
+        billing = pm.get("billing_details") or {}
+        address = billing.get("address") or {}
+        return CardDetails(
+            payment_method_id=pm["id"],
+            brand=str(card.get("brand") or ""),
+            last4=str(card.get("last4") or ""),
+            exp_month=card.get("exp_month"),
+            exp_year=card.get("exp_year"),
+            holder_name=str(billing.get("name") or ""),
+            billing={
+                k: str(address.get(k) or "") for k in ("line1", "city", "postal_code", "country")
+            },
+        )
+
+    def create_payment(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        customer_id: str,
+        payment_method_id: str,
+        capture: bool,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> PaymentResult:
+        params = {
+            "amount": amount,
+            "currency": currency.lower(),
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "confirm": True,
+            "capture_method": "automatic" if capture else "manual",
+            "metadata": metadata,
+            "payment_method_types": ["card"],
+        }
+        try:
+            pi = self.client.v1.payment_intents.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.CardError as exc:
+            error = exc.error
+            pi_id = None
+            intent = getattr(error, "payment_intent", None) if error is not None else None
+            if intent:
+                pi_id = _plain(intent).get("id")
+            return PaymentResult(
+                status="failed",
+                payment_intent_id=pi_id,
+                amount=amount,
+                failure_code=str((error and (error.decline_code or error.code)) or "card_declined"),
+                failure_message=str((error and error.message) or exc.user_message or "declined"),
+            )
+        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+            raise GatewayUnavailable(str(exc)) from exc
+        return _result(pi)
+
+    def capture(self, payment_intent_id: str, *, idempotency_key: str) -> PaymentResult:
+        return _result(self._call(self.client.v1.payment_intents.capture, payment_intent_id,
+                                  options={"idempotency_key": idempotency_key}))  # fmt: skip
+
+    def cancel(self, payment_intent_id: str, *, idempotency_key: str) -> PaymentResult:
+        return _result(self._call(self.client.v1.payment_intents.cancel, payment_intent_id,
+                                  options={"idempotency_key": idempotency_key}))  # fmt: skip
+
+    def refund(self, payment_intent_id: str, amount: int, *, idempotency_key: str) -> RefundResult:
+        refund = _plain(
+            self._call(
+                self.client.v1.refunds.create,
+                params={"payment_intent": payment_intent_id, "amount": amount},
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return RefundResult(
+            refund_id=refund["id"], status=refund["status"], amount=int(refund["amount"])
+        )
+
+    def find_by_transaction(self, transaction_id: str) -> PaymentResult | None:
+        """The PaymentIntent we created for a transaction whose Stripe id we never saved
+        (we crashed or timed out after Stripe acted): found by our metadata."""
+        query = f"metadata['tessera_transaction']:'{transaction_id}'"
+        try:
+            found = self.client.v1.payment_intents.search(params={"query": query})
+            items = [_plain(pi) for pi in found.data]
+        except stripe.InvalidRequestError:
+            # No search (some regions, and emulators): walk the list instead.
+            items = [
+                _plain(pi)
+                for pi in self._call(
+                    self.client.v1.payment_intents.list, params={"limit": 100}
+                ).auto_paging_iter()
+            ]
+        except (stripe.APIConnectionError, stripe.APIError) as exc:
+            raise GatewayUnavailable(str(exc)) from exc
+        for pi in items:
+            if (pi.get("metadata") or {}).get("tessera_transaction") == transaction_id:
+                return _result(pi)
+        return None
+
+    def retrieve(self, payment_intent_id: str) -> PaymentResult:
+        return _result(self._call(self.client.v1.payment_intents.retrieve, payment_intent_id))
+
+
+_gateway: Any = None
+
+
+def get_gateway() -> Any:
+    """The process's gateway; tests swap it to inject faults at this boundary."""
+    global _gateway
+    if _gateway is None:
+        _gateway = StripeGateway()
+    return _gateway
+
+
+def set_gateway(gateway: Any) -> None:
+    global _gateway
+    _gateway = gateway

@@ -1,0 +1,109 @@
+"""Refunds, as a saga like payments (rule 4): reserve under a lock and commit, ask Stripe
+with a key derived from the refund's id, then confirm or compensate."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction as db
+from django.db.models import F
+
+from tessera.billing.gateways.base import GatewayUnavailable
+from tessera.billing.gateways.stripe import get_gateway
+from tessera.billing.models import Refund, Transaction
+from tessera.billing.services import cash_accounts
+from tessera.billing.settlement import settle_refund
+from tessera.core.errors import Conflict, ValidationFailed
+from tessera.core.lookup import get_by_id
+from tessera.core.money import Money
+from tessera.crm.services import record_timeline
+from tessera.ledger.services import Leg, post
+
+
+class RefundExceedsRemaining(Conflict):
+    code = "refund_exceeds_remaining"
+    title = "The refund is larger than what is left to refund"
+
+
+def get_transaction(txn_id: str) -> Transaction:
+    return get_by_id(Transaction, txn_id, "transaction")
+
+
+def refund_transaction(txn_id: str, *, amount: int | None = None, reason: str = "") -> Refund:
+    """Refund ``amount`` (default: all that remains). 409 ``refund_exceeds_remaining`` if
+    it is more than the captured amount less earlier refunds, checked under a row lock."""
+    get_transaction(txn_id)
+    with db.atomic():
+        txn = Transaction.objects.select_for_update().get(pk=txn_id)
+        if txn.status != Transaction.Status.CAPTURED or not txn.stripe_payment_intent_id:
+            raise Conflict(f"Transaction {txn.pk} is {txn.status}; only captured payments refund.")
+        remaining = txn.amount - txn.refunded_amount
+        amount = remaining if amount is None else amount
+        if amount <= 0:
+            raise ValidationFailed.field("amount", "must be positive")
+        if amount > remaining:
+            raise RefundExceedsRemaining(
+                f"{amount} asked, {remaining} of {txn.amount} {txn.currency} left to refund.",
+                remaining=remaining,
+            )
+        Transaction.objects.filter(pk=txn.pk).update(refunded_amount=F("refunded_amount") + amount)
+        refund = Refund.objects.create(transaction=txn, amount=amount, reason=reason[:255])
+        # The owner reverses what the money bought (points, registrations) now, inside the
+        # reservation, so a refund is never paid out for something still held.
+        settle_refund(txn, refund)
+    try:
+        result = get_gateway().refund(
+            txn.stripe_payment_intent_id, amount, idempotency_key=f"refund:{refund.pk}"
+        )
+    except GatewayUnavailable:
+        return refund  # stays pending; the webhook or the reconciler finishes it
+    except Exception as exc:
+        fail_refund(refund.pk, str(exc)[:255])
+        raise
+    with db.atomic():
+        Refund.objects.filter(pk=refund.pk).update(stripe_refund_id=result.refund_id)
+        if result.status == "succeeded":
+            confirm_refund(refund.pk)
+        elif result.status == "failed":
+            fail_refund(refund.pk, "declined by Stripe")
+    refund.refresh_from_db()
+    return refund
+
+
+def confirm_refund(refund_id: str) -> None:
+    """Mark a refund paid out and book it, once (a webhook may get here too)."""
+    with db.atomic():
+        refund = (
+            Refund.objects.select_for_update()
+            .select_related("transaction__contact")
+            .get(pk=refund_id)
+        )
+        if refund.status != Refund.Status.PENDING:
+            return
+        refund.status = Refund.Status.SUCCEEDED
+        refund.save(update_fields=["status", "updated_at"])
+        txn = refund.transaction
+        clearing, purpose = cash_accounts(txn)
+        post(
+            kind="payment_refunded",
+            reference=f"refund:{refund.pk}",
+            legs=[Leg(clearing, -refund.amount), Leg(purpose, refund.amount)],
+            object_type="refund",
+            object_id=refund.pk,
+        )
+        money = Money(refund.amount, txn.currency).format(settings.TESSERA_LOCALE)
+        record_timeline(txn.contact, kind="refund", obj=refund, summary=f"Refund {money}")
+
+
+def fail_refund(refund_id: str, why: str) -> None:
+    """Stripe refused: give the reservation back (and what the owner reversed)."""
+    with db.atomic():
+        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        if refund.status != Refund.Status.PENDING:
+            return
+        refund.status = Refund.Status.FAILED
+        refund.failure_reason = why[:255]
+        refund.save(update_fields=["status", "failure_reason", "updated_at"])
+        Transaction.objects.filter(pk=refund.transaction_id).update(
+            refunded_amount=F("refunded_amount") - refund.amount
+        )
+        settle_refund(refund.transaction, refund)

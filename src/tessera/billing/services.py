@@ -1,0 +1,241 @@
+"""Taking card payments without ever holding a database transaction across a Stripe call
+(rule 4): record and commit, call Stripe with a key derived from our id, then record the
+outcome and settle in a second transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction as db
+from django.utils import timezone
+
+from tessera.billing.gateways.base import (
+    CardDetails,
+    CardRejected,
+    GatewayUnavailable,
+    PaymentResult,
+)
+from tessera.billing.gateways.stripe import get_gateway
+from tessera.billing.models import PaymentMethod, StripeCustomer, Transaction
+from tessera.billing.settlement import settle
+from tessera.core.errors import ProblemError
+from tessera.core.money import Money
+from tessera.crm.models import Contact
+from tessera.crm.services import record_timeline
+from tessera.ledger.models import LedgerAccount
+from tessera.ledger.services import Leg, get_or_create_account, post
+
+S = Transaction.Status
+# Forward-only: an older event never moves a transaction back.
+RANK = {S.PENDING: 0, S.AUTHORIZED: 1, S.CAPTURED: 2, S.FAILED: 2, S.CANCELED: 2}
+GATEWAY_STATUS = {
+    "succeeded": S.CAPTURED,
+    "requires_capture": S.AUTHORIZED,
+    "failed": S.FAILED,
+    "canceled": S.CANCELED,
+}
+
+
+class PaymentDeclined(ProblemError):
+    status = 402
+    code = "payment_declined"
+    title = "The card was declined"
+
+
+class PaymentUnavailable(ProblemError):
+    status = 502
+    code = "payment_gateway_unavailable"
+    title = "The payment provider could not be reached"
+    replay_on_retry = True
+
+
+def _customer(contact: Contact) -> str:
+    existing = StripeCustomer.objects.filter(contact=contact).first()
+    if existing:
+        return existing.stripe_id
+    stripe_id = get_gateway().ensure_customer(
+        email=contact.email, name=contact.full_name, idempotency_key=f"customer:{contact.pk}"
+    )
+    StripeCustomer.objects.get_or_create(contact=contact, defaults={"stripe_id": stripe_id})
+    return stripe_id
+
+
+def _save_card(contact: Contact, card: CardDetails) -> PaymentMethod:
+    method, created = PaymentMethod.objects.get_or_create(
+        stripe_id=card.payment_method_id,
+        defaults={
+            "contact": contact,
+            "brand": card.brand,
+            "last4": card.last4,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+            "holder_name": card.holder_name,
+            "billing_line1": card.billing.get("line1", ""),
+            "billing_city": card.billing.get("city", ""),
+            "billing_postal_code": card.billing.get("postal_code", ""),
+            "billing_country": card.billing.get("country", "")[:2],
+        },
+    )  # fmt: skip
+    if created:
+        record_timeline(contact, kind="payment_method", obj=method,
+                        summary=f"Card saved: {method.brand} •••• {method.last4}")  # fmt: skip
+    return method
+
+
+def apply_result(txn: Transaction, result: PaymentResult) -> bool:
+    """Move a (locked) transaction forward to what the gateway says; settle on capture or
+    failure. Returns whether anything changed. Idempotent and order-proof."""
+    new = GATEWAY_STATUS.get(result.status)
+    if result.payment_intent_id and not txn.stripe_payment_intent_id:
+        txn.stripe_payment_intent_id = result.payment_intent_id
+    if new is None or RANK[S(new)] <= RANK[S(txn.status)]:
+        txn.save(update_fields=["stripe_payment_intent_id", "updated_at"])
+        return False
+    txn.status = new
+    if new == S.FAILED:
+        txn.failure_code = result.failure_code[:100]
+        txn.failure_message = result.failure_message[:500]
+    if new in (S.CAPTURED, S.FAILED, S.CANCELED):
+        txn.settled_at = timezone.now()
+    txn.save()
+    if new == S.CAPTURED:
+        _book_capture(txn)
+    settle(txn)
+    return True
+
+
+def cash_accounts(txn: Transaction) -> tuple[LedgerAccount, LedgerAccount]:
+    """Stripe's clearing account and the purpose's account, in the payment's currency."""
+    clearing = get_or_create_account(
+        f"stripe:clearing:{txn.currency}",
+        name=f"Stripe clearing {txn.currency}",
+        asset=txn.currency,
+    )
+    purpose = get_or_create_account(
+        f"purpose:{txn.purpose}:{txn.currency}",
+        name=f"{txn.purpose} {txn.currency}",
+        asset=txn.currency,
+        allow_negative=True,
+    )
+    return clearing, purpose
+
+
+def _book_capture(txn: Transaction) -> None:
+    """Cash in: Stripe's clearing account against the purpose's account."""
+    clearing, purpose = cash_accounts(txn)
+    post(
+        kind="payment_captured",
+        reference=f"capture:{txn.pk}",
+        legs=[Leg(clearing, txn.amount), Leg(purpose, -txn.amount)],
+        object_type="transaction",
+        object_id=txn.pk,
+    )
+    amount = Money(txn.amount, txn.currency).format(settings.TESSERA_LOCALE)
+    record_timeline(txn.contact, kind="transaction", obj=txn, summary=f"Payment captured: {amount}")
+
+
+def charge_card(
+    *,
+    contact: Contact,
+    amount: int,
+    currency: str,
+    payment_method_id: str,
+    purpose: str,
+    purpose_id: str,
+    capture: bool = True,
+) -> tuple[Transaction, PaymentResult | None]:
+    """Charge a card through the gateway in three steps (see the module doc).
+
+    Must be called outside a database transaction. Raises ``PaymentDeclined`` (402) on a
+    decline and ``PaymentUnavailable`` (502) when Stripe cannot be reached; in that case the
+    transaction stays pending for ``tessera reconcile``."""
+    with db.atomic():
+        txn = Transaction.objects.create(
+            contact=contact, amount=amount, currency=currency, purpose=purpose,
+            purpose_id=purpose_id, capture_method="automatic" if capture else "manual",
+        )  # fmt: skip
+    gateway = get_gateway()
+    try:
+        customer_id = _customer(contact)
+        card = gateway.attach_card(payment_method_id, customer_id)
+        result = gateway.create_payment(
+            amount=amount, currency=currency, customer_id=customer_id,
+            payment_method_id=payment_method_id, capture=capture,
+            idempotency_key=f"txn:{txn.pk}:create", metadata={"tessera_transaction": txn.pk},
+        )  # fmt: skip
+    except GatewayUnavailable as exc:
+        raise PaymentUnavailable(
+            "Stripe could not be reached; the payment will be settled when it answers.",
+            transaction_id=txn.pk,
+        ) from exc
+    except CardRejected as exc:
+        with db.atomic():
+            locked = Transaction.objects.select_for_update().get(pk=txn.pk)
+            apply_result(locked, PaymentResult("failed", None, amount, None, exc.code, exc.message))
+        raise PaymentDeclined(
+            f"The card was declined ({exc.code}).", decline_code=exc.code, transaction_id=txn.pk
+        ) from exc
+    with db.atomic():
+        locked = Transaction.objects.select_for_update().get(pk=txn.pk)
+        locked.payment_method = _save_card(contact, card)
+        apply_result(locked, result)
+    if locked.status == S.FAILED:
+        raise PaymentDeclined(
+            f"The card was declined ({locked.failure_code or 'no reason given'}).",
+            decline_code=locked.failure_code,
+            transaction_id=locked.pk,
+        )
+    return locked, result
+
+
+def settle_from_gateway(txn_id: str) -> Transaction:
+    """Ask the gateway what happened to a transaction and apply it (the reconciler)."""
+    txn = Transaction.objects.get(pk=txn_id)
+    if not txn.stripe_payment_intent_id:
+        return txn
+    result = get_gateway().retrieve(txn.stripe_payment_intent_id)
+    with db.atomic():
+        locked = Transaction.objects.select_for_update().get(pk=txn.pk)
+        apply_result(locked, result)
+    return locked
+
+
+def payment_summary(txn: Transaction) -> dict[str, Any]:
+    return {"id": txn.pk, "status": txn.status, "amount": txn.amount, "currency": txn.currency}
+
+
+def capture_transaction(txn_id: str) -> Transaction:
+    """Capture an authorised payment (capture later). Idempotent: Stripe gets the same key
+    and an already captured transaction is returned as it is."""
+    return _finish_authorised(txn_id, "capture")
+
+
+def cancel_transaction(txn_id: str) -> Transaction:
+    """Release an authorisation that will not be captured."""
+    return _finish_authorised(txn_id, "cancel")
+
+
+def _finish_authorised(txn_id: str, action: str) -> Transaction:
+    from tessera.core.errors import Conflict
+
+    txn = Transaction.objects.get(pk=txn_id)
+    done = S.CAPTURED if action == "capture" else S.CANCELED
+    if txn.status == done:
+        return txn
+    if txn.status != S.AUTHORIZED or not txn.stripe_payment_intent_id:
+        raise Conflict(
+            f"Transaction {txn.pk} is {txn.status}; only authorised payments can {action}."
+        )
+    gateway = get_gateway()
+    call = gateway.capture if action == "capture" else gateway.cancel
+    try:
+        result = call(txn.stripe_payment_intent_id, idempotency_key=f"txn:{txn.pk}:{action}")
+    except GatewayUnavailable as exc:
+        raise PaymentUnavailable(
+            f"Stripe could not be reached to {action}.", transaction_id=txn.pk
+        ) from exc
+    with db.atomic():
+        locked = Transaction.objects.select_for_update().get(pk=txn.pk)
+        apply_result(locked, result)
+    return locked

@@ -1,0 +1,256 @@
+"""Match keys: which records could match, found through an index instead of a scan.
+
+Every OR group of every active rule yields keys made of the blocking forms of its
+criteria (first initials, last-name phonetic codes, email, phone without its last four
+digits, ...). A stored record gets the keys of every group (less those that another of
+its keys always accompanies); an incoming record is looked up by the same keys (and by
+those of its swapped first/last name), so any record that could satisfy a group shares at
+least one key with it. Salesforce has no key for its street group; here no group is
+unreachable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import product
+from typing import Any
+
+from tessera.crm.matching import normalize as n
+from tessera.crm.matching.rules import CriterionSpec, RuleSpec
+
+
+def _street_key(value: str) -> frozenset[str]:
+    number, name, _suffix, _unit = n.street_sections(value)
+    if not name:
+        return frozenset()
+    return frozenset({f"{number}{n.fold(name).replace(' ', '')[:4]}"})
+
+
+def _first_name_keys(value: str) -> frozenset[str]:
+    # Initials of the name and its variants, plus the initial of how it sounds, so that
+    # Catherine and Katherine (K0RN both) share a key although their letters differ.
+    return n.first_initials(value) | {c[0].lower() for c in n.phonetic_codes(value) if c}
+
+
+def _company_keys(value: str) -> frozenset[str]:
+    # Salesforce's "Company (2,5)" and an acronym form, so "AMD" and "Advanced Micro
+    # Devices" meet: the acronym comparator would match them, so blocking must not part them.
+    out = {n.company_key(value)}
+    tokens = n.normalize_company(value).split()
+    if len(tokens) >= 2:
+        out.add("acr:" + "".join(t[0] for t in tokens))
+        significant = [t for t in tokens if t not in {"of", "and", "the", "for"}]
+        out.add("acr:" + "".join(t[0] for t in significant))
+    elif len(tokens) == 1 and 2 <= len(tokens[0]) <= 6:
+        out.add("acr:" + tokens[0])
+    return frozenset(k for k in out if k and k != "acr:")
+
+
+def _one(fn: Callable[[str], str]) -> Callable[[str], frozenset[str]]:
+    def keyer(value: str) -> frozenset[str]:
+        out = fn(value)
+        return frozenset({out}) if out else frozenset()
+
+    return keyer
+
+
+# method -> the blocking forms of a value. Methods missing here (title, generic fuzzy
+# similarity) cannot narrow a search; a group needs at least one method that can.
+KEYERS: dict[str, Callable[[str], frozenset[str]]] = {
+    "email": _one(n.normalize_email),
+    "exact": _one(n.fold),
+    "first_name": _first_name_keys,
+    "last_name": n.last_name_phonetics,
+    "company": _company_keys,
+    "phone": _one(n.phone_key),
+    "postal_code": _one(n.postal_key),
+    "city": _one(n.city_key),
+    "website": _one(n.website_domain),
+    "street": _street_key,
+}
+# A criterion strong enough to find a record on its own (Salesforce's email-only key).
+STANDALONE = frozenset({"email"})
+MAX_KEY_LENGTH = 255
+BLANK = "\u2205"
+
+
+def is_blockable(criterion: CriterionSpec) -> bool:
+    return criterion.method in KEYERS
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value).strip()
+
+
+def _finish(parts: Sequence[str]) -> str:
+    key = "|".join(parts)
+    if len(key) > MAX_KEY_LENGTH:
+        key = "h:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+@dataclass(frozen=True, order=True)
+class _Part:
+    """A blockable criterion as far as keys are concerned: equal parts give equal keys."""
+
+    field: str
+    method: str
+    match_blank: bool
+
+    @property
+    def tag(self) -> str:
+        return f"{self.field}.{self.method}"
+
+
+def _group_parts(rule: RuleSpec, group: frozenset[int]) -> tuple[_Part, ...]:
+    """A group's blockable criteria, in key order (a multiset: a group may name the same
+    field and method twice, and its keys then repeat the part, as they always have)."""
+    parts = [
+        _Part(c.field, c.method, c.match_blank)
+        for c in rule.criteria
+        if c.number in group and is_blockable(c)
+    ]
+    # "tag=" never is a prefix of another "tag=", so this is the order of the key's parts.
+    return tuple(sorted(parts, key=lambda p: (p.tag + "=", p)))
+
+
+def _covers(small: tuple[_Part, ...], large: tuple[_Part, ...]) -> bool:
+    return small != large and Counter(small) <= Counter(large)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    groups: tuple[tuple[_Part, ...], ...]  # the groups whose keys are worth storing
+    standalone: tuple[_Part, ...]
+    fields: frozenset[str]  # every field the keys read
+
+
+def _make_plan(rules: Sequence[RuleSpec]) -> _Plan:
+    """Every group's blocking parts, less the groups another group's keys already cover.
+
+    Keys carry no rule id, so when one group's parts are a subset of another's (street
+    alone vs street and city), two records sharing a key of the larger group always share
+    one of the smaller: the larger group's keys would only repeat it. The same goes for a
+    group with a standalone criterion (email), handled per record in ``record_keys``."""
+    all_groups = {
+        parts for rule in rules for group in rule.groups if (parts := _group_parts(rule, group))
+    }
+    kept = sorted(g for g in all_groups if not any(_covers(o, g) for o in all_groups))
+    standalone = {
+        _Part(c.field, c.method, False)
+        for rule in rules
+        for c in rule.criteria
+        if c.method in STANDALONE
+    }
+    fields = {p.field for g in kept for p in g} | {p.field for p in standalone}
+    return _Plan(tuple(kept), tuple(sorted(standalone)), frozenset(fields))
+
+
+_plans_lock = threading.Lock()
+_plans: dict[tuple[int, ...], tuple[tuple[RuleSpec, ...], _Plan]] = {}
+
+
+def _plan(rules: Sequence[RuleSpec]) -> _Plan:
+    # Rule specs are immutable and cached by ``active_rules``, so the same list comes back
+    # until a rule changes: remember plans by identity (holding the specs, so that their
+    # ids cannot be reused while the entry lives).
+    ident = tuple(id(r) for r in rules)
+    hit = _plans.get(ident)
+    if hit is not None and all(a is b for a, b in zip(hit[0], rules, strict=True)):
+        return hit[1]
+    plan = _make_plan(rules)
+    with _plans_lock:
+        if len(_plans) > 64:
+            _plans.clear()
+        _plans[ident] = (tuple(rules), plan)
+    return plan
+
+
+@lru_cache(maxsize=n.CACHE_SIZE)
+def _component(tag: str, method: str, value: str, generation: int) -> tuple[str, ...]:
+    """A criterion's key parts for a value ("tag=token", sorted). ``generation`` keeps
+    first-name parts from outliving a change of the admin name variants."""
+    return tuple(sorted(f"{tag}={t}" for t in KEYERS[method](value)))
+
+
+def group_keys(rule: RuleSpec, group: frozenset[int], record: Mapping[str, Any]) -> set[str]:
+    """The keys of one group of one rule (all of them, covered by another group or not)."""
+    parts = _group_parts(rule, group)
+    values = {p.field: _text(record.get(p.field)) for p in parts}
+    return _keys_of(parts, values, n.variants_generation(), cover=False)
+
+
+def _keys_of(
+    parts: tuple[_Part, ...], values: Mapping[str, str], generation: int, *, cover: bool
+) -> set[str]:
+    """The keys of a group's parts; none if a part is blank (and blank cannot match), or,
+    with ``cover``, if the record's standalone key of a part (its email) covers them."""
+    components: list[tuple[str, ...]] = []
+    for part in parts:
+        value = values[part.field]
+        if value:
+            if cover and part.method in STANDALONE:
+                return set()
+            tokens = _component(part.tag, part.method, value, generation)
+        elif part.match_blank:
+            tokens = (f"{part.tag}={BLANK}",)  # blank matches blank here, so blanks must meet
+        else:
+            return set()  # blank: this group cannot match through this record
+        if not tokens:
+            return set()
+        components.append(tokens)
+    if not components:
+        return set()
+    if len(components) == 1:
+        return {_finish([t]) for t in components[0]}
+    if len({p.tag for p in parts}) == len(parts):
+        # Parts come in key order (see ``_group_parts``), so each combination is sorted.
+        return {_finish(combo) for combo in product(*components)}
+    return {_finish(sorted(combo)) for combo in product(*components)}
+
+
+def record_keys(rules: Iterable[RuleSpec], record: Mapping[str, Any]) -> set[str]:
+    """The keys to store for a record: those of every group of every rule, less the keys
+    that another key of the record always accompanies (see ``_make_plan``)."""
+    plan = _plan(rules if isinstance(rules, Sequence) else list(rules))
+    generation = n.variants_generation()
+    values = {f: _text(record.get(f)) for f in plan.fields}
+    keys: set[str] = set()
+    for part in plan.standalone:
+        if value := values[part.field]:
+            keys.update(_finish([c]) for c in _component(part.tag, part.method, value, generation))
+    for parts in plan.groups:
+        keys |= _keys_of(parts, values, generation, cover=True)
+    return keys
+
+
+def swapped(record: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(record)
+    out["first_name"], out["last_name"] = record.get("last_name"), record.get("first_name")
+    return out
+
+
+def query_keys(rules: Iterable[RuleSpec], record: Mapping[str, Any]) -> set[str]:
+    """The keys to look an incoming record up by: its own, and with first/last swapped."""
+    return lookup_keys(rules, record)[0]
+
+
+def lookup_keys(rules: Iterable[RuleSpec], record: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+    """(the keys to look ``record`` up by, the keys to store for it if it is saved as is)."""
+    rules = rules if isinstance(rules, Sequence) else list(rules)
+    own = record_keys(rules, record)
+    if record.get("first_name") and record.get("last_name"):
+        return own | record_keys(rules, swapped(record)), own
+    return set(own), own
+
+
+def same_keys(rules_a: Sequence[RuleSpec], rules_b: Sequence[RuleSpec]) -> bool:
+    """Whether two rule lists give every record the same keys (contacts and leads do)."""
+    return rules_a is rules_b or _plan(rules_a) == _plan(rules_b)

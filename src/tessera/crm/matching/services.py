@@ -1,0 +1,184 @@
+"""Managing matching rules: validate, save, and keep every record's match keys current."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import transaction
+
+from tessera.core.errors import Conflict, ValidationFailed
+from tessera.core.lookup import get_by_id
+from tessera.crm.matching import logic, rules
+from tessera.crm.matching.comparators import METHODS
+from tessera.crm.matching.keys import is_blockable
+from tessera.crm.matching.models import MatchingCriterion, MatchingRule, MatchKey
+from tessera.crm.matching.rules import OBJECT_MODELS, CriterionSpec
+
+REBUILD_BATCH = 2000
+
+
+def check_definition(
+    object_type: str, logic_text: str, criteria: Sequence[Mapping[str, Any]]
+) -> list[CriterionSpec]:
+    """Validate a rule definition; 422 naming the offending part otherwise."""
+    if object_type not in OBJECT_MODELS:
+        raise ValidationFailed.field("object", f"must be one of {', '.join(OBJECT_MODELS)}")
+    if not criteria:
+        raise ValidationFailed.field("criteria", "a rule needs at least one criterion")
+    fields = rules.matchable_fields(object_type)
+    specs: list[CriterionSpec] = []
+    errors: list[dict[str, str]] = []
+    for i, c in enumerate(criteria, start=1):
+        number = int(c.get("number") or i)
+        where = f"criteria.{i - 1}"
+        if c["field"] not in fields:
+            errors.append(
+                {
+                    "field": f"{where}.field",
+                    "message": f"{object_type} has no matchable field {c['field']!r}",
+                }
+            )
+        if c["method"] not in METHODS:
+            errors.append(
+                {
+                    "field": f"{where}.method",
+                    "message": f"unknown method; one of {', '.join(sorted(METHODS))}",
+                }
+            )
+        specs.append(
+            CriterionSpec(
+                number,
+                c["field"],
+                c["method"],
+                int(c.get("threshold", 100)),
+                bool(c.get("match_blank", False)),
+            )
+        )
+    numbers = [s.number for s in specs]
+    if len(set(numbers)) != len(numbers):
+        errors.append({"field": "criteria", "message": "criterion numbers must be unique"})
+    if errors:
+        raise ValidationFailed(
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
+        )
+    try:
+        node = logic.check(logic_text, set(numbers))
+    except logic.LogicError as exc:
+        raise ValidationFailed.field("logic", str(exc)) from exc
+    by_number = {s.number: s for s in specs}
+    for group in logic.groups(node):
+        if group and not any(is_blockable(by_number[n]) for n in group):
+            listed = " AND ".join(str(n) for n in sorted(group))
+            raise ValidationFailed.field(
+                "logic",
+                f"the group ({listed}) has no criterion that can narrow a search; add one "
+                "using exact, email, first_name, last_name, company, phone, street, city, "
+                "postal_code or website",
+            )
+    return specs
+
+
+def get_rule(rule_id: str) -> MatchingRule:
+    return get_by_id(MatchingRule.objects.prefetch_related("criteria"), rule_id, "matching rule")
+
+
+def _save_criteria(rule: MatchingRule, specs: list[CriterionSpec]) -> None:
+    rule.criteria.all().delete()
+    MatchingCriterion.objects.bulk_create(
+        MatchingCriterion(
+            rule=rule,
+            number=s.number,
+            field=s.field,
+            method=s.method,
+            threshold=s.threshold,
+            match_blank=s.match_blank,
+        )
+        for s in specs
+    )
+
+
+def rules_changed(object_type: str) -> None:
+    """Rules changed: refresh this process's cache and re-key the object's records after
+    commit, in the background (a million records take a while)."""
+    from tessera.crm.tasks import rebuild_match_keys_task
+
+    rules.invalidate()
+    transaction.on_commit(rules.invalidate)
+    rebuild_match_keys_task.enqueue(object_type)
+
+
+@transaction.atomic
+def create_rule(data: Mapping[str, Any]) -> MatchingRule:
+    specs = check_definition(data["object"], data["logic"], data["criteria"])
+    rule = MatchingRule.objects.create(
+        object=data["object"],
+        name=data["name"],
+        description=data.get("description", ""),
+        logic=data["logic"],
+        action=data.get("action", MatchingRule.Action.ALLOW),
+        active=data.get("active", True),
+        candidate_limit=data.get("candidate_limit", 200),
+    )
+    _save_criteria(rule, specs)
+    rules_changed(rule.object)
+    return rule
+
+
+@transaction.atomic
+def update_rule(rule_id: str, data: Mapping[str, Any]) -> MatchingRule:
+    rule = get_rule(rule_id)
+    rule = MatchingRule.objects.select_for_update().get(pk=rule.pk)
+    if "object" in data and data["object"] != rule.object:
+        raise ValidationFailed.field("object", "a rule's object cannot change; create a new rule")
+    criteria = data.get("criteria")
+    logic_text = data.get("logic", rule.logic)
+    if criteria is not None or "logic" in data:
+        current = criteria if criteria is not None else [
+            {"number": c.number, "field": c.field, "method": c.method,
+             "threshold": c.threshold, "match_blank": c.match_blank}
+            for c in rule.criteria.all()
+        ]  # fmt: skip
+        specs = check_definition(rule.object, logic_text, current)
+        _save_criteria(rule, specs)
+    for attr in ("name", "description", "logic", "action", "active", "candidate_limit"):
+        if attr in data:
+            setattr(rule, attr, data[attr])
+    rule.save()
+    rules_changed(rule.object)
+    return get_rule(rule.pk)
+
+
+@transaction.atomic
+def delete_rule(rule_id: str) -> None:
+    rule = get_rule(rule_id)
+    if rule.is_standard:
+        raise Conflict('Standard rules cannot be deleted; switch one off with {"active": false}.')
+    rule.delete()
+    rules_changed(rule.object)
+
+
+def rebuild_match_keys(object_type: str, progress: Any = None) -> int:
+    """Recompute every record's keys for the current rules, a batch per transaction."""
+    from tessera.crm.matching.engine import keys_for, model_for
+
+    rules.invalidate()
+    model = model_for(object_type)
+    done = 0
+    last = ""
+    while True:
+        batch = list(model._default_manager.filter(pk__gt=last).order_by("pk")[:REBUILD_BATCH])
+        if not batch:
+            return done
+        with transaction.atomic():
+            ids = [obj.pk for obj in batch]
+            MatchKey.objects.filter(object_type=object_type, object_id__in=ids).delete()
+            MatchKey.objects.bulk_create(
+                MatchKey(object_type=object_type, object_id=obj.pk, key=key)
+                for obj in batch
+                for key in sorted(keys_for(object_type, obj))
+            )
+        done += len(batch)
+        last = batch[-1].pk
+        if progress is not None:
+            progress(len(batch))

@@ -1,0 +1,286 @@
+"""CRM services: the only way people and organisations are created or changed, so every
+create and edit runs the duplicate rules and keeps match keys and the timeline current."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
+
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from tessera.core.errors import ProblemError, ValidationFailed, validate_model
+from tessera.core.locking import advisory_lock
+from tessera.core.lookup import get_by_id
+from tessera.crm.matching import engine
+from tessera.crm.matching.engine import Match, MatchResult
+from tessera.crm.matching.keys import query_keys
+from tessera.crm.matching.rules import active_rules
+from tessera.crm.models import Account, Contact, Lead, TimelineEntry
+
+PERSON_FIELDS = (
+    "first_name", "last_name", "email", "phone", "company", "title",
+    "street", "city", "postal_code", "country", "birthdate",
+)  # fmt: skip
+ACTIVITY_RESOLUTION = timedelta(seconds=60)
+ACCOUNT_FIELDS = ("name", "website", "phone", "street", "city", "postal_code", "country")
+OBJECT_TYPES: dict[type[Model], str] = {Contact: "contact", Lead: "lead", Account: "account"}
+
+R = TypeVar("R", Contact, Lead, Account)
+P = TypeVar("P", Contact, Lead)
+
+
+class DuplicateBlocked(ProblemError):
+    status = 409
+    code = "duplicate_blocked"
+    title = "A matching record already exists"
+
+
+def match_summary(m: Match) -> dict[str, Any]:
+    return {"object": m.object, "id": m.id, "score": m.score, "rule": m.rule}
+
+
+@dataclass
+class Saved(Generic[R]):
+    """A created or edited record, with the duplicates an ``allow`` rule reported."""
+
+    record: R
+    duplicates: list[Match] = field(default_factory=list)
+
+
+@dataclass
+class Resolution:
+    """Who an incoming person is: an existing Contact or Lead, or a new Contact (linked to
+    a matched Account when only the organisation was known)."""
+
+    record: Contact | Lead
+    created: bool
+    matches: list[Match]
+    account: Account | None = None
+
+    @property
+    def object(self) -> str:
+        return "lead" if isinstance(self.record, Lead) else "contact"
+
+
+def _clean_text(data: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in fields:
+        if name not in data:
+            continue
+        value = data[name]
+        if isinstance(value, str):
+            value = " ".join(value.split())  # trim and fold runs of white space
+        out[name] = value if value is not None else ("" if name != "birthdate" else None)
+    if isinstance(out.get("email"), str):
+        out["email"] = out["email"].lower()
+    return out
+
+
+def _account_or_error(account_id: str | None) -> Account | None:
+    if not account_id:
+        return None
+    # A reference to a record that does not exist: 404, naming the field.
+    errors = [{"field": "account_id", "message": f"no account {account_id}"}]
+    return get_by_id(Account, account_id, "account", errors=errors)
+
+
+def record_timeline(
+    contact: Contact,
+    *,
+    kind: str,
+    obj: Model,
+    summary: str,
+    data: Mapping[str, Any] | None = None,
+) -> TimelineEntry:
+    """Add ``obj`` to the contact's timeline and mark the contact as active now."""
+    now = timezone.now()
+    entry = TimelineEntry.objects.create(
+        contact=contact,
+        kind=kind,
+        object_type=obj._meta.model_name or type(obj).__name__.lower(),
+        object_id=str(obj.pk),
+        summary=summary[:255],
+        data=dict(data or {}),
+        occurred_at=now,
+    )
+    # Minute resolution is plenty to rank "most recently active", and skipping the write
+    # keeps a busy member's contact row from becoming a hot spot.
+    if contact.last_activity_at is None or now - contact.last_activity_at > ACTIVITY_RESOLUTION:
+        Contact.objects.filter(pk=contact.pk).update(last_activity_at=now)
+        contact.last_activity_at = now
+    return entry
+
+
+def _lock_and_match(
+    object_type: str, values: Mapping[str, Any], exclude_id: str | None
+) -> MatchResult:
+    """Serialise work on the same person, then look for duplicates.
+
+    Two requests creating the same new person at once would both find no match and both
+    create; locking the record's match keys first makes the second one see the first."""
+    keys: set[str] = set()
+    for target in engine.TARGETS[object_type]:
+        keys |= query_keys(active_rules(target), engine.as_target(object_type, target, values))
+    advisory_lock(f"match:{k}" for k in keys)
+    return engine.find_matches(object_type, values, exclude_id=exclude_id)
+
+
+def _check_duplicates(result: MatchResult) -> list[Match]:
+    if result.blocking:
+        raise DuplicateBlocked(
+            f"Blocked by matching rule {result.blocking[0].rule_name!r}: "
+            f"{len(result.blocking)} existing record(s) match.",
+            matches=[match_summary(m) for m in result.blocking],
+        )
+    return result.matches
+
+
+def _save(obj: R, object_type: str, *, exclude: list[str], check: bool) -> list[Match]:
+    validate_model(obj, exclude=exclude)
+    values = engine.record_values(obj)
+    duplicates: list[Match] = []
+    if check:
+        duplicates = _check_duplicates(
+            _lock_and_match(object_type, values, exclude_id=None if obj._state.adding else obj.pk)
+        )
+    obj.save(force_insert=obj._state.adding)
+    engine.index_record(object_type, obj)
+    return duplicates
+
+
+def _new_person(model: type[P], data: Mapping[str, Any]) -> P:
+    fields = _clean_text(data, PERSON_FIELDS)
+    if not fields.get("last_name"):
+        raise ValidationFailed.field("last_name", "is required")
+    return model(**fields, account=_account_or_error(data.get("account_id")))
+
+
+@transaction.atomic
+def create_contact(data: Mapping[str, Any], *, check_duplicates: bool = True) -> Saved[Contact]:
+    contact = _new_person(Contact, data)
+    duplicates = _save(contact, "contact", exclude=["id", "account"], check=check_duplicates)
+    record_timeline(contact, kind="contact_created", obj=contact, summary="Contact created")
+    return Saved(contact, duplicates)
+
+
+@transaction.atomic
+def create_lead(data: Mapping[str, Any], *, check_duplicates: bool = True) -> Saved[Lead]:
+    lead = _new_person(Lead, data)
+    duplicates = _save(lead, "lead", exclude=["id", "account"], check=check_duplicates)
+    return Saved(lead, duplicates)
+
+
+@transaction.atomic
+def create_account(data: Mapping[str, Any], *, check_duplicates: bool = True) -> Saved[Account]:
+    fields = _clean_text(data, ACCOUNT_FIELDS)
+    if not fields.get("name"):
+        raise ValidationFailed.field("name", "is required")
+    account = Account(**fields)
+    duplicates = _save(account, "account", exclude=["id"], check=check_duplicates)
+    return Saved(account, duplicates)
+
+
+def _update(
+    model: type[R], object_type: str, pk: str, data: Mapping[str, Any], fields: tuple[str, ...]
+) -> Saved[R]:
+    getter = {"contact": get_contact, "lead": get_lead, "account": get_account}[object_type]
+    getter(pk)  # 404 before locking
+    obj = model.objects.select_for_update().get(pk=pk)
+    changes = _clean_text(data, fields)
+    if "last_name" in changes and not changes["last_name"]:
+        raise ValidationFailed.field("last_name", "is required")
+    if "name" in changes and not changes["name"]:
+        raise ValidationFailed.field("name", "is required")
+    for name, value in changes.items():
+        setattr(obj, name, value)
+    if "account_id" in data and object_type != "account":
+        obj.account = _account_or_error(data["account_id"])  # type: ignore[union-attr,attr-defined,unused-ignore]
+    duplicates = _save(obj, object_type, exclude=["id", "account"], check=True)
+    return Saved(obj, duplicates)
+
+
+@transaction.atomic
+def update_contact(contact_id: str, data: Mapping[str, Any]) -> Saved[Contact]:
+    saved = _update(Contact, "contact", contact_id, data, PERSON_FIELDS)
+    record_timeline(
+        saved.record, kind="contact_updated", obj=saved.record, summary="Contact updated"
+    )
+    return saved
+
+
+@transaction.atomic
+def update_lead(lead_id: str, data: Mapping[str, Any]) -> Saved[Lead]:
+    return _update(Lead, "lead", lead_id, data, PERSON_FIELDS)
+
+
+@transaction.atomic
+def update_account(account_id: str, data: Mapping[str, Any]) -> Saved[Account]:
+    return _update(Account, "account", account_id, data, ACCOUNT_FIELDS)
+
+
+@transaction.atomic
+def resolve_person(data: Mapping[str, Any]) -> Resolution:
+    """The Contact or Lead this person already is, or a new Contact.
+
+    Among several matches the choice is deterministic: highest score, then most recently
+    active, then lowest id. With no person match but a matching Account (by company and
+    address, phone or website), the new Contact is created under that Account. Block rules
+    do not apply: resolving never refuses a person, it finds or creates one."""
+    values = _clean_text(data, PERSON_FIELDS)
+    if not values.get("last_name"):
+        raise ValidationFailed.field("last_name", "is required")
+    result = _lock_and_match("contact", values, exclude_id=None)
+    if result.matches:
+        best = result.matches[0].record
+        if not isinstance(best, Contact | Lead):
+            raise TypeError("person matching returned a non-person")
+        return Resolution(record=best, created=False, matches=result.matches)
+    account: Account | None = None
+    if values.get("company"):
+        accounts = engine.find_matches("contact", values, targets=("account",)).matches
+        if accounts and isinstance(accounts[0].record, Account):
+            account = accounts[0].record
+    created = create_contact(
+        {**values, "account_id": account.pk if account else data.get("account_id")},
+        check_duplicates=False,
+    )
+    return Resolution(record=created.record, created=True, matches=[], account=account)
+
+
+@transaction.atomic
+def convert_lead(lead: Lead) -> Contact:
+    """The lead's contact: created from the lead the first time, the same one after."""
+    locked = Lead.objects.select_for_update().get(pk=lead.pk)
+    if locked.converted_contact_id:
+        return get_contact(locked.converted_contact_id)
+    values = {name: getattr(locked, name) for name in PERSON_FIELDS}
+    contact = create_contact(
+        {**values, "account_id": locked.account_id}, check_duplicates=False
+    ).record
+    locked.converted_contact = contact
+    locked.converted_at = timezone.now()
+    locked.save(update_fields=["converted_contact", "converted_at", "updated_at"])
+    record_timeline(contact, kind="lead_converted", obj=locked, summary="Converted from lead")
+    return contact
+
+
+def contact_for(resolution: Resolution) -> Contact:
+    """A Contact for a resolved person (converting a matched Lead)."""
+    record = resolution.record
+    return record if isinstance(record, Contact) else convert_lead(record)
+
+
+def get_contact(contact_id: str) -> Contact:
+    return get_by_id(Contact.objects.select_related("account"), contact_id, "contact")
+
+
+def get_lead(lead_id: str) -> Lead:
+    return get_by_id(Lead.objects.select_related("account"), lead_id, "lead")
+
+
+def get_account(account_id: str) -> Account:
+    return get_by_id(Account, account_id, "account")

@@ -1,0 +1,95 @@
+"""Buying wallet credit by card: a Stripe payment whose settlement credits points once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction as db
+
+from tessera.billing.models import Refund, Transaction
+from tessera.billing.services import charge_card
+from tessera.core.errors import ValidationFailed
+from tessera.core.money import minor_unit_digits
+from tessera.loyalty.models import Member, WalletTransaction
+from tessera.loyalty.programs import get_member
+from tessera.loyalty.wallet import move_points
+
+PURPOSE = "wallet_topup"
+
+
+def points_for(member: Member, amount: int) -> int:
+    """Points for ``amount`` minor units: the program's rate per major unit, rounded down."""
+    return (
+        amount * member.program.points_per_unit // 10 ** minor_unit_digits(member.program.currency)
+    )
+
+
+def settle_topup(txn: Transaction) -> None:
+    """Credit the points of a captured top-up, exactly once (the ledger reference is the
+    transaction), whoever gets here first: the API call, the webhook or the reconciler."""
+    if txn.status != Transaction.Status.CAPTURED:
+        return
+    member = get_member(txn.purpose_id)
+    move_points(
+        member,
+        type=WalletTransaction.Type.CREDIT_PURCHASED,
+        points=points_for(member, txn.amount),
+        reference=f"topup:{txn.pk}",
+        counter=member.program.issuance_account,
+        object_type="transaction",
+        object_id=txn.pk,
+        detail={"amount": txn.amount, "currency": txn.currency, "transaction_id": txn.pk},
+    )
+
+
+def refund_topup(txn: Transaction, refund: Refund) -> None:
+    """A refunded top-up takes its points back; a failed refund gives them again. Points
+    already spent cannot be refunded as money: the wallet must still hold them (402)."""
+    member = get_member(txn.purpose_id)
+    points = points_for(member, refund.amount)
+    if not points:
+        return
+    if refund.status == Refund.Status.PENDING:
+        move_points(
+            member, type=WalletTransaction.Type.ADJUSTMENT, points=-points,
+            reference=f"topup_refund:{refund.pk}", counter=member.program.issuance_account,
+            object_type="refund", object_id=refund.pk,
+            detail={"reason": "card refund", "transaction_id": txn.pk, "amount": refund.amount},
+        )  # fmt: skip
+    elif refund.status == Refund.Status.FAILED:
+        move_points(
+            member, type=WalletTransaction.Type.ADJUSTMENT, points=points,
+            reference=f"topup_refund_failed:{refund.pk}", counter=member.program.issuance_account,
+            object_type="refund", object_id=refund.pk,
+            detail={"reason": "card refund failed", "transaction_id": txn.pk},
+        )  # fmt: skip
+
+
+def purchase_credit(
+    member_id: str, *, amount: int, currency: str, payment_method_id: str
+) -> dict[str, Any]:
+    member = get_member(member_id)
+    if currency != member.program.currency:
+        raise ValidationFailed.field(
+            "currency", f"this program sells credit in {member.program.currency}"
+        )
+    if points_for(member, amount) < 1:
+        raise ValidationFailed.field("amount", "buys less than one point")
+    txn, result = charge_card(
+        contact=member.contact, amount=amount, currency=currency,
+        payment_method_id=payment_method_id, purpose=PURPOSE, purpose_id=member.pk,
+    )  # fmt: skip
+    wtx = WalletTransaction.objects.filter(journal_entry__reference=f"topup:{txn.pk}").first()
+    if txn.status == Transaction.Status.CAPTURED and wtx is None:
+        with db.atomic():
+            settle_topup(txn)
+        wtx = WalletTransaction.objects.get(journal_entry__reference=f"topup:{txn.pk}")
+    return {
+        "status": "succeeded" if txn.status == Transaction.Status.CAPTURED else "requires_action",
+        "transaction": txn,
+        "points": points_for(member, amount),
+        "wallet_transaction": wtx,
+        "client_secret": result.client_secret
+        if result and result.status == "requires_action"
+        else None,
+    }

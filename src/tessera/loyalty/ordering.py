@@ -1,0 +1,205 @@
+"""Products and orders paid from the wallet."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from tessera.core.errors import Conflict, NotFound, ProblemError, ValidationFailed
+from tessera.core.ids import new_id
+from tessera.core.lookup import get_by_id
+from tessera.crm.services import record_timeline
+from tessera.ledger.services import InsufficientFunds
+from tessera.loyalty import alerts
+from tessera.loyalty.models import Member, Order, OrderLine, Product, WalletTransaction
+from tessera.loyalty.programs import get_member, get_program
+from tessera.loyalty.wallet import move_points, restore_draws
+
+
+class SoldOut(Conflict):
+    code = "sold_out"
+    title = "Not enough stock"
+
+
+class AlreadyRefunded(Conflict):
+    code = "already_refunded"
+    title = "Order already refunded"
+
+
+class InsufficientBalance(ProblemError):
+    """402 for an order the wallet cannot cover. The refusal record and the admin email
+    are kept although the request failed (rule 6 still holds: they committed)."""
+
+    status = 402
+    code = "insufficient_balance"
+    title = "Insufficient balance"
+    keeps_writes = True
+
+
+@transaction.atomic
+def create_product(data: Mapping[str, Any]) -> Product:
+    program = get_program(data["program_id"])
+    return Product.objects.create(
+        program=program, name=data["name"], description=data.get("description") or "",
+        price_points=data["price_points"], stock=data.get("stock"),
+        active=data.get("active", True),
+    )  # fmt: skip
+
+
+def get_product(product_id: str) -> Product:
+    return get_by_id(Product, product_id, "product")
+
+
+def get_order(order_id: str) -> Order:
+    return get_by_id(
+        Order.objects.select_related("member", "wallet_transaction"), order_id, "order"
+    )
+
+
+def _wanted(member: Member, lines: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    if not lines:
+        raise ValidationFailed.field("lines", "an order needs at least one line")
+    wanted: dict[str, int] = defaultdict(int)
+    for i, line in enumerate(lines):
+        if line["quantity"] < 1:
+            raise ValidationFailed.field(f"lines.{i}.quantity", "must be at least 1")
+        wanted[line["product_id"]] += line["quantity"]
+    return dict(wanted)
+
+
+def place_order(member_id: str, lines: Sequence[Mapping[str, Any]]) -> Order:
+    """Pay an order from the wallet, all or nothing.
+
+    In one transaction: lock the stocked products (primary-key order, always before the
+    wallet, so two orders never deadlock), check stock, debit the wallet through the
+    ledger (which locks it and refuses a negative balance), decrement stock, write the
+    order. If the wallet does not cover it, nothing of that is kept: only the refusal
+    record and the admin's email, and the caller gets 402."""
+    member = get_member(member_id)
+    wanted = _wanted(member, lines)
+    try:
+        with transaction.atomic():
+            products = {
+                p.pk: p
+                for p in Product.objects.select_for_update().filter(pk__in=wanted).order_by("pk")
+            }
+            for product_id in wanted:
+                product = products.get(product_id)
+                if product is None or product.program_id != member.program_id:
+                    raise NotFound(
+                        f"No product {product_id} in this program",
+                        errors=[{"field": "lines", "message": f"unknown product {product_id}"}],
+                    )
+                if not product.active:
+                    raise ValidationFailed.field("lines", f"{product.name} is not on sale")
+                if product.stock is not None and product.stock < wanted[product_id]:
+                    raise SoldOut(
+                        f"{product.name}: {product.stock} left, {wanted[product_id]} wanted.",
+                        product_id=product_id,
+                        available=product.stock,
+                    )
+            total = sum(products[p].price_points * q for p, q in wanted.items())
+            order = Order(
+                id=new_id("ord"), member=member, status=Order.Status.PLACED, total_points=total
+            )
+            wtx = move_points(
+                member,
+                type=WalletTransaction.Type.ORDER_PLACED,
+                points=-total,
+                reference=f"order:{order.pk}",
+                counter=member.program.redemption_account,
+                object_type="order",
+                object_id=order.pk,
+                detail={"lines": [{"product_id": p, "name": products[p].name, "quantity": q}
+                                  for p, q in sorted(wanted.items())]},
+            )  # fmt: skip
+            for product_id, quantity in wanted.items():
+                if products[product_id].stock is not None:
+                    Product.objects.filter(pk=product_id).update(stock=F("stock") - quantity)
+            order.wallet_transaction = wtx
+            order.save(force_insert=True)
+            OrderLine.objects.bulk_create(
+                OrderLine(order=order, product=products[p], quantity=q,
+                          unit_points=products[p].price_points)
+                for p, q in sorted(wanted.items())
+            )  # fmt: skip
+            record_timeline(
+                member.contact, kind="order", obj=order,
+                summary=f"Order {order.pk}: {total:,d} points", data={"status": order.status},
+            )  # fmt: skip
+            return order
+    except InsufficientFunds as exc:
+        raise _refuse(member, wanted, exc) from exc
+
+
+@transaction.atomic
+def _refuse(member: Member, wanted: dict[str, int], exc: InsufficientFunds) -> InsufficientBalance:
+    """Record the refusal and email the admin (committed with the caller's transaction);
+    returns the error for the caller to raise outside this block."""
+    products = {p.pk: p for p in Product.objects.filter(pk__in=wanted)}
+    total = sum(products[p].price_points * q for p, q in wanted.items() if p in products)
+    order = Order.objects.create(member=member, status=Order.Status.REFUSED, total_points=total)
+    OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order, product=products[p], quantity=q, unit_points=products[p].price_points
+        )
+        for p, q in sorted(wanted.items())
+        if p in products
+    )
+    balance = int(exc.extra.get("balance", 0))
+    alerts.order_refused(member, order_id=order.pk, total=total, balance=balance)
+    return InsufficientBalance(
+        f"The wallet holds {balance:,d} points; this order needs {total:,d}.",
+        balance=balance,
+        required=total,
+        order_id=order.pk,
+    )
+
+
+@transaction.atomic
+def refund_order(order_id: str) -> Order:
+    """Return an order's points and stock, once. Re-locks the order and returns 409 if it
+    was refunded meanwhile (pretix's confirm() pattern)."""
+    order = get_order(order_id)
+    order = (
+        Order.objects.select_for_update()
+        .select_related("member__program", "member__contact")
+        .get(pk=order.pk)
+    )
+    if order.status == Order.Status.REFUNDED:
+        raise AlreadyRefunded(f"Order {order.pk} was refunded at {order.refunded_at}.")
+    if order.status != Order.Status.PLACED or order.wallet_transaction is None:
+        raise Conflict(f"Order {order.pk} was {order.status}; there is nothing to refund.")
+    lines = list(order.lines.all())
+    stocked = list(
+        Product.objects.select_for_update()
+        .filter(pk__in=[line.product_id for line in lines], stock__isnull=False)
+        .order_by("pk")
+    )
+    member = order.member
+    refund = move_points(
+        member,
+        type=WalletTransaction.Type.ORDER_REFUNDED,
+        points=order.total_points,
+        reference=f"order_refund:{order.pk}",
+        counter=member.program.redemption_account,
+        object_type="order",
+        object_id=order.pk,
+        detail={"order_id": order.pk},
+        new_lot=False,
+    )
+    restore_draws(member, order.wallet_transaction, refund)
+    stocked_ids = {p.pk for p in stocked}
+    for line in lines:
+        if line.product_id in stocked_ids:
+            Product.objects.filter(pk=line.product_id).update(stock=F("stock") + line.quantity)
+    order.status = Order.Status.REFUNDED
+    order.refunded_at = timezone.now()
+    order.refund_transaction = refund
+    order.save(update_fields=["status", "refunded_at", "refund_transaction"])
+    return order

@@ -1,0 +1,91 @@
+"""Programs and enrolment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from tessera.core.errors import ValidationFailed
+from tessera.core.ids import new_id
+from tessera.core.lookup import get_by_id
+from tessera.core.money import POINTS, validate_currency
+from tessera.crm.services import contact_for, get_contact, resolve_person
+from tessera.ledger.services import get_or_create_account
+from tessera.loyalty.models import Member, Program
+
+
+@transaction.atomic
+def create_program(data: Mapping[str, Any]) -> Program:
+    try:
+        currency = validate_currency(data["currency"])
+    except ValueError as exc:
+        raise ValidationFailed.field("currency", str(exc)) from exc
+    if currency == POINTS:
+        raise ValidationFailed.field("currency", "is the currency credit is bought in, not PTS")
+    program_id = new_id("prg")
+    program = Program.objects.create(
+        id=program_id,
+        name=data["name"],
+        points_per_unit=data["points_per_unit"],
+        currency=currency,
+        low_balance_threshold=data.get("low_balance_threshold", 0),
+        points_expire_after_days=data.get("points_expire_after_days"),
+        attendance_points=data.get("attendance_points") or 0,
+        admin_email=data.get("admin_email") or "",
+        issuance_account=get_or_create_account(
+            f"program:{program_id}:issued", name=f"{data['name']}: points issued",
+            asset=POINTS, allow_negative=True,
+        ),
+        redemption_account=get_or_create_account(
+            f"program:{program_id}:redeemed", name=f"{data['name']}: points redeemed",
+            asset=POINTS, allow_negative=True,
+        ),
+    )  # fmt: skip
+    return program
+
+
+def get_program(program_id: str) -> Program:
+    return get_by_id(Program, program_id, "program")
+
+
+def get_member(member_id: str) -> Member:
+    return get_by_id(
+        Member.objects.select_related("program", "contact", "wallet"), member_id, "member"
+    )
+
+
+@transaction.atomic
+def enroll_member(
+    program_id: str, *, contact: Mapping[str, Any] | None = None, contact_id: str | None = None
+) -> tuple[Member, bool]:
+    """Enrol a person: by ``contact_id``, or found or created from ``contact`` details via
+    duplicate matching. Enrolling someone already in the program returns their membership
+    (second value False)."""
+    program = get_program(program_id)
+    if contact_id:
+        person = get_contact(contact_id)
+    elif contact:
+        person = contact_for(resolve_person(contact))
+    else:
+        raise ValidationFailed.field("contact", "send contact details or a contact_id")
+    existing = Member.objects.filter(program=program, contact=person).first()
+    if existing is not None:
+        return existing, False
+    member_id = new_id("mem")
+    wallet = get_or_create_account(
+        f"wallet:{member_id}", name=f"Wallet of {person} ({program.name})", asset=POINTS
+    )
+    try:
+        with transaction.atomic():
+            member = Member.objects.create(
+                id=member_id, program=program, contact=person, wallet=wallet
+            )
+    except IntegrityError:
+        # Enrolled concurrently by another request: theirs stands.
+        return Member.objects.get(program=program, contact=person), False
+    from tessera.crm.services import record_timeline
+
+    record_timeline(person, kind="member_enrolled", obj=member, summary=f"Joined {program.name}")
+    return member, True

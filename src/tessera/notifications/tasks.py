@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django_tasks import task
+
+from tessera.notifications.services import deliver_email
+
+
+@task(queue_name="default")
+def send_email(email_id: str) -> str:
+    return deliver_email(email_id)

@@ -1,0 +1,195 @@
+"""Django settings, read from the environment (see README: Configuration)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+import dj_email_url
+from django.core.exceptions import ImproperlyConfigured
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+BASE_DIR = Path(__file__).resolve().parent
+DEMO = _flag("TESSERA_DEMO")
+TESTING = _flag("TESSERA_TESTING")
+DEBUG = _flag("TESSERA_DEBUG", default=DEMO)
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if DEBUG or DEMO or TESTING:
+        # Only for local use: demo data and test runs never hold real secrets.
+        SECRET_KEY = "insecure-local-only-key-do-not-use-in-production"  # noqa: S105
+    else:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set (it signs sessions and CSRF tokens). "
+            "Use `tessera demo` for a local trial, which needs none."
+        )
+
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+    if h.strip()
+]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
+    "tessera.core",
+    "tessera.crm",
+    "tessera.ledger",
+    "tessera.notifications",
+    "tessera.billing",
+    "tessera.loyalty",
+    "tessera.api",
+    "tessera.portal",
+    "tessera.backoffice",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that they wrap the API view itself: they see the raw body and the final
+    # response. The problem layer is innermost so idempotent replays store what clients get.
+    "tessera.api.middleware.ApiWriteMiddleware",
+    "tessera.api.middleware.ApiProblemMiddleware",
+]
+
+ROOT_URLCONF = "tessera.urls"
+WSGI_APPLICATION = "tessera.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -----------------------------------------------------------------------------
+SQLITE_PATH = Path(os.environ.get("TESSERA_SQLITE_PATH", Path.cwd() / "tessera.sqlite3"))
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{SQLITE_PATH}"
+_db = dj_database_url.parse(DATABASE_URL)
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _db["OPTIONS"] = {
+        # IMMEDIATE: a writer takes the write lock at BEGIN, so concurrent writers queue on
+        # the busy timeout instead of failing half-way with "database is locked".
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+        ),
+    }
+elif _db["ENGINE"] in {"django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"}:
+    _db["ENGINE"] = "django.db.backends.postgresql"
+    _db["CONN_MAX_AGE"] = int(os.environ.get("DATABASE_CONN_MAX_AGE", "600"))
+    _db["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- background jobs ----------------------------------------------------------------------
+# The database backend writes the job row in the caller's transaction: a transactional outbox.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# Periodic jobs the worker enqueues: name -> (task, interval in seconds).
+TESSERA_PERIODIC_TASKS: dict[str, tuple[str, int]] = {
+    "expire_points": ("tessera.loyalty.tasks.expire_points_task", 3600),
+    "prune_idempotency_keys": ("tessera.backoffice.tasks.prune_idempotency_keys_task", 3600),
+    "reconcile_payments": ("tessera.billing.tasks.reconcile_task", 600),
+}
+
+# --- email ---------------------------------------------------------------------------------
+EMAIL_URL = os.environ.get("EMAIL_URL") or (
+    "console://" if (DEBUG or DEMO) else "smtp://localhost:25"
+)
+_email = dj_email_url.parse(EMAIL_URL)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = int(_email.get("EMAIL_PORT") or 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+EMAIL_TIMEOUT = int(_email.get("EMAIL_TIMEOUT") or 15)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Tessera <no-reply@tessera.local>")
+TESSERA_ADMIN_EMAIL = os.environ.get("TESSERA_ADMIN_EMAIL", "admin@tessera.local")
+# Failed sends are retried with exponential back-off: base * 2**(attempt-1), capped.
+EMAIL_MAX_ATTEMPTS = int(os.environ.get("TESSERA_EMAIL_MAX_ATTEMPTS", "6"))
+EMAIL_RETRY_BASE_SECONDS = float(os.environ.get("TESSERA_EMAIL_RETRY_BASE_SECONDS", "30"))
+EMAIL_RETRY_MAX_SECONDS = float(os.environ.get("TESSERA_EMAIL_RETRY_MAX_SECONDS", "3600"))
+
+# --- Stripe --------------------------------------------------------------------------------
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+
+# --- API -----------------------------------------------------------------------------------
+# A request whose first run has held its idempotency key longer than this is presumed
+# crashed, and a retry may take the key over.
+IDEMPOTENCY_LOCK_SECONDS = int(os.environ.get("TESSERA_IDEMPOTENCY_LOCK_SECONDS", "300"))
+IDEMPOTENCY_RETENTION_HOURS = int(os.environ.get("TESSERA_IDEMPOTENCY_RETENTION_HOURS", "24"))
+API_PAGE_SIZE_DEFAULT = 20
+API_PAGE_SIZE_MAX = 100
+
+# --- i18n, static --------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TESSERA_LOCALE = os.environ.get("TESSERA_LOCALE", "en_US")
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None  # only for `collectstatic`
+# Serve straight from the apps' static folders, so no collectstatic step is needed.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+if not DEBUG and not TESTING:
+    SESSION_COOKIE_SECURE = _flag("TESSERA_SECURE_COOKIES", default=True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("TESSERA_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from tessera.core.apikeys import authenticate_key, create_api_key
+from tessera.core.models import ApiKey
+from tests.conftest import Api
+
+
+def test_key_is_stored_hashed_only(db: None) -> None:
+    key, raw = create_api_key("integration", ["read"])
+    with connection.cursor() as cur:
+        cur.execute("SELECT * FROM core_apikey")
+        rows = cur.fetchall()
+    assert raw not in repr(rows)
+    assert raw[len(key.prefix) :] not in repr(rows)
+    assert key.prefix == raw[:12]
+
+
+def test_last_used_is_recorded(db: None) -> None:
+    key, raw = create_api_key("k")
+    assert key.last_used_at is None
+    assert Api(raw).get("/contacts").status_code == 200
+    key.refresh_from_db()
+    assert key.last_used_at is not None
+
+
+def test_cli_creates_a_working_key_printed_once(db: None) -> None:
+    out, err = StringIO(), StringIO()
+    call_command("apikey", "create", "--name", "ci", "--scope", "admin", stdout=out, stderr=err)
+    raw = out.getvalue().strip()
+    assert raw.startswith("tsk_")
+    stored = ApiKey.objects.get(name="ci")
+    assert stored.scopes == ["admin"]
+    assert authenticate_key(raw) == stored
+    assert "cannot be shown again" in err.getvalue()
+
+    listing = StringIO()
+    call_command("apikey", "list", stdout=listing)
+    assert stored.id in listing.getvalue() and raw not in listing.getvalue()
+
+    call_command("apikey", "revoke", stored.id, stdout=StringIO())
+    assert authenticate_key(raw) is None
+
+
+def test_cli_rejects_an_unknown_key_id(db: None) -> None:
+    with pytest.raises(CommandError):
+        call_command("apikey", "revoke", "key_nope", stdout=StringIO())

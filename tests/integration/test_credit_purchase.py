@@ -1,0 +1,157 @@
+"""Wallet top-ups by card, through the real Stripe SDK against localstripe."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import stripe
+from django.db import connection
+
+from tessera.billing.models import PaymentMethod, StripeEvent, Transaction
+from tessera.ledger.services import verify
+from tessera.loyalty.models import WalletTransaction
+from tests.conftest import Api, assert_problem
+from tests.loyalty_helpers import balance, member, program
+from tests.stripe_support import card, pi_event, signed
+
+pytestmark = pytest.mark.django_db
+
+
+def test_credit_purchase_credits_points_once(api: Api, stripe_env: stripe.StripeClient) -> None:
+    m = member(program(points_per_unit=100))
+    pm = card(stripe_env)
+    r = api.post(f"/members/{m.pk}/credit-purchases", {"amount": 2500, "currency": "USD", "payment_method_id": pm},
+                 headers={"Idempotency-Key": "topup-1"})  # fmt: skip
+    assert r.status_code == 201, r.content
+    body = json.loads(r.content)
+    assert body["status"] == "succeeded" and body["points"] == 2500
+    assert body["wallet_transaction"]["type"] == "credit_purchased"
+    assert body["wallet_transaction"]["label"] == "Credit Purchased"
+    assert balance(m) == 2500
+    txn = Transaction.objects.get(pk=body["transaction_id"])
+    assert txn.status == "captured" and txn.stripe_payment_intent_id.startswith("pi_")
+    method = PaymentMethod.objects.get(stripe_id=pm)
+    assert (method.brand, method.last4, method.exp_month, method.exp_year) == (
+        "visa",
+        "4242",
+        12,
+        2031,
+    )
+    assert txn.payment_method == method
+    # The same request again replays; nothing is charged or credited twice.
+    again = api.post(f"/members/{m.pk}/credit-purchases", {"amount": 2500, "currency": "USD", "payment_method_id": pm},
+                     headers={"Idempotency-Key": "topup-1"})  # fmt: skip
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert Transaction.objects.count() == 1 and balance(m) == 2500
+    assert verify().ok
+
+
+def test_declined_card_credits_nothing(api: Api, stripe_env: stripe.StripeClient) -> None:
+    m = member(program())
+    pm = card(stripe_env, "4000000000000002")
+    body = assert_problem(
+        api.post(f"/members/{m.pk}/credit-purchases", {"amount": 1000, "currency": "USD", "payment_method_id": pm}),
+        402, "payment_declined",
+    )  # fmt: skip
+    assert body["decline_code"]
+    assert balance(m) == 0
+    assert WalletTransaction.objects.filter(type="credit_purchased").count() == 0
+    assert Transaction.objects.get().status == "failed"
+
+
+def test_wrong_currency_and_unknown_method(api: Api, stripe_env: stripe.StripeClient) -> None:
+    m = member(program())
+    assert_problem(api.post(f"/members/{m.pk}/credit-purchases", {"amount": 1000, "currency": "EUR", "payment_method_id": "pm_x"}),
+                   422, "validation_error")  # fmt: skip
+    assert_problem(api.post(f"/members/{m.pk}/credit-purchases", {"amount": 1000, "currency": "USD", "payment_method_id": "pm_nope"}),
+                   402, "payment_declined")  # fmt: skip
+    assert balance(m) == 0
+
+
+def test_webhook_delivered_five_times_applies_once(
+    api: Api, stripe_env: stripe.StripeClient
+) -> None:
+    m = member(program())
+    txn = Transaction.objects.create(contact=m.contact, amount=500, currency="USD", purpose="wallet_topup",
+                                     purpose_id=m.pk, stripe_payment_intent_id="pi_webhook_1")  # fmt: skip
+    payload, sig = signed(
+        pi_event("evt_1", "payment_intent.succeeded", "pi_webhook_1", 500, txn.pk)
+    )
+    statuses = []
+    for _ in range(5):
+        r = api.client.post("/api/v1/webhooks/stripe", payload, content_type="application/json",
+                            headers={"Stripe-Signature": sig})  # fmt: skip
+        statuses.append((r.status_code, json.loads(r.content)["duplicate"]))
+    assert statuses == [(200, False)] + [(200, True)] * 4
+    txn.refresh_from_db()
+    assert txn.status == "captured"
+    assert balance(m) == 500
+    assert WalletTransaction.objects.filter(type="credit_purchased").count() == 1
+    assert StripeEvent.objects.count() == 1
+    assert verify().ok
+
+
+def test_out_of_order_events_never_move_backwards(
+    api: Api, stripe_env: stripe.StripeClient
+) -> None:
+    m = member(program())
+    txn = Transaction.objects.create(contact=m.contact, amount=500, currency="USD", purpose="wallet_topup",
+                                     purpose_id=m.pk, stripe_payment_intent_id="pi_webhook_2")  # fmt: skip
+    for event in (
+        pi_event("evt_ok", "payment_intent.succeeded", "pi_webhook_2", 500, txn.pk),
+        pi_event("evt_late_fail", "payment_intent.payment_failed", "pi_webhook_2", 500, txn.pk),
+    ):
+        payload, sig = signed(event)
+        assert api.client.post("/api/v1/webhooks/stripe", payload, content_type="application/json",
+                               headers={"Stripe-Signature": sig}).status_code == 200  # fmt: skip
+    txn.refresh_from_db()
+    assert txn.status == "captured" and balance(m) == 500
+
+
+def test_bad_signature_is_400_and_writes_nothing(api: Api, stripe_env: stripe.StripeClient) -> None:
+    m = member(program())
+    txn = Transaction.objects.create(contact=m.contact, amount=500, currency="USD", purpose="wallet_topup",
+                                     purpose_id=m.pk, stripe_payment_intent_id="pi_webhook_3")  # fmt: skip
+    payload, _ = signed(pi_event("evt_x", "payment_intent.succeeded", "pi_webhook_3", 500, txn.pk))
+    _, forged = signed(
+        pi_event("evt_x", "payment_intent.succeeded", "pi_webhook_3", 500, txn.pk),
+        secret="whsec_wrong",
+    )
+    for header in ({"Stripe-Signature": forged}, {}, {"Stripe-Signature": "t=1,v1=00"}):
+        r = api.client.post(
+            "/api/v1/webhooks/stripe", payload, content_type="application/json", headers=header
+        )
+        assert_problem(r, 400, "invalid_signature")
+    txn.refresh_from_db()
+    assert txn.status == "pending" and StripeEvent.objects.count() == 0 and balance(m) == 0
+
+
+def test_no_card_number_is_stored(api: Api, stripe_env: stripe.StripeClient) -> None:
+    m = member(program())
+    pm = card(stripe_env)
+    api.post(
+        f"/members/{m.pk}/credit-purchases",
+        {"amount": 700, "currency": "USD", "payment_method_id": pm},
+    )
+    with connection.cursor() as cur:
+        tables = connection.introspection.table_names(cur)
+        for table in tables:
+            cur.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - our own table names
+            dump = repr(cur.fetchall())
+            assert "4242424242424242" not in dump and "'123'" not in dump, table
+
+
+def test_no_card_number_in_logs(
+    api: Api, stripe_env: stripe.StripeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    m = member(program())
+    pm = card(stripe_env)  # the browser's part (Stripe.js), before we start listening
+    with caplog.at_level("DEBUG"):
+        r = api.post(
+            f"/members/{m.pk}/credit-purchases",
+            {"amount": 700, "currency": "USD", "payment_method_id": pm},
+        )
+    assert r.status_code == 201
+    assert caplog.records  # we did capture the request's logging
+    assert "4242424242424242" not in caplog.text and "cvc" not in caplog.text.lower()

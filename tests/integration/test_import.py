@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import csv
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tessera.crm import services
+from tessera.crm.matching import rules
+from tessera.crm.matching.models import MatchingRule, MatchKey
+from tessera.crm.matching.services import update_rule
+from tessera.crm.models import Contact, TimelineEntry
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "First Name,Surname,E-mail Address,Phone,Company,Favourite Colour,Date of Birth\n"
+ROWS = [
+    "Ada,Lovelace,ada@example.com,,,,1815-12-10",  # 2 existing contact: linked
+    "Grace,Hopper,grace@navy.mil,+1 202 555 0101,US Navy,blue,",  # 3 new: created
+    "G.,Hopper,grace@navy.mil,,,,",  # 4 same as row 3, same file: linked to it
+    "Alan,,alan@example.org,,,,",  # 5 no last name: rejected
+    "Bad,Email,not-an-email,,,,",  # 6 rejected
+    "Bad,Date,bd@example.com,,,,10/12/1815",  # 7 rejected
+    "Too,Many,tm@example.com,,,,,extra",  # 8 rejected
+    "Katherine,Johnson,kj@nasa.gov,,NASA,,1918-08-26",  # 9 created
+    "Ada,Lovelace,ada@example.com,,,,",  # 10 matches two existing (flagged)
+]
+
+
+@pytest.fixture(autouse=True)
+def fresh_rules() -> None:
+    rules.invalidate()
+
+
+def write(tmp_path: Path, rows: list[str]) -> Path:
+    path = tmp_path / "people.csv"
+    path.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def run(path: Path, *args: str) -> str:
+    out = StringIO()
+    call_command("import", "contacts", str(path), *args, stdout=out)
+    return out.getvalue()
+
+
+def results(path: Path) -> dict[int, dict[str, str]]:
+    with path.with_name("people.results.csv").open() as f:
+        return {int(r["row"]): r for r in csv.DictReader(f)}
+
+
+def test_import_creates_links_flags_and_rejects(tmp_path: Path) -> None:
+    ada = services.create_contact(
+        {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}
+    ).record
+    path = write(tmp_path, ROWS[:-1])
+    output = run(path)
+    res = results(path)
+
+    assert {n: r["status"] for n, r in res.items()} == {
+        2: "linked", 3: "created", 4: "linked", 5: "rejected", 6: "rejected",
+        7: "rejected", 8: "rejected", 9: "created",
+    }  # fmt: skip
+    assert res[2]["id"] == ada.pk
+    assert res[4]["id"] == res[3]["id"]  # linked to the row created earlier in the file
+    assert "last name" in res[5]["reason"]
+    assert "email" in res[6]["reason"]
+    assert "birthdate" in res[7]["reason"]
+    assert "more cells" in res[8]["reason"]
+    grace = Contact.objects.get(pk=res[3]["id"])
+    assert (grace.first_name, grace.email, grace.company) == ("Grace", "grace@navy.mil", "US Navy")
+    assert Contact.objects.get(pk=res[9]["id"]).birthdate.isoformat() == "1918-08-26"
+    assert Contact.objects.count() == 3
+    assert MatchKey.objects.filter(object_id=grace.pk).exists()
+    assert TimelineEntry.objects.filter(contact=grace, kind="contact_created").count() == 1
+    assert "Favourite Colour" in output and "Import summary" in output
+
+
+def test_a_row_matching_several_records_is_flagged(tmp_path: Path) -> None:
+    a = services.create_contact(
+        {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}
+    ).record
+    b = services.create_contact(
+        {"first_name": "A.", "last_name": "Lovelace", "email": "ada@example.com"}
+    ).record
+    path = write(tmp_path, [ROWS[-1]])
+    run(path)
+    row = results(path)[2]
+    assert row["status"] == "flagged"
+    assert {row["id"], row["reason"].split()[-1]} == {a.pk, b.pk}
+
+
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    path = write(tmp_path, ROWS)
+    output = run(path, "--dry-run")
+    assert Contact.objects.count() == 0 and MatchKey.objects.count() == 0
+    assert TimelineEntry.objects.count() == 0
+    assert "Dry run" in output
+    assert results(path)[3]["status"] == "created"
+
+
+def test_block_rule_rejects_rows(tmp_path: Path) -> None:
+    services.create_contact(
+        {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}
+    )
+    update_rule(
+        MatchingRule.objects.get(object="contact", is_standard=True).pk, {"action": "block"}
+    )
+    rules.invalidate()
+    path = write(tmp_path, [ROWS[0]])
+    run(path)
+    assert results(path)[2]["status"] == "rejected"
+    assert "duplicate_blocked" in results(path)[2]["reason"]
+    assert Contact.objects.count() == 1
+
+
+def test_file_without_a_last_name_column_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("name,email\nAda,ada@example.com\n")
+    with pytest.raises(CommandError, match="last-name column"):
+        run(path)
+    assert Contact.objects.count() == 0
+
+
+def test_large_file_streams_in_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    with path.open("w") as f:
+        f.write("first_name,last_name,email\n")
+        for i in range(1200):
+            f.write(f"P{i},Person{i},p{i}@example.com\n")
+    from tessera.crm.importer import import_contacts
+
+    summary = import_contacts(path, chunk_rows=250)
+    assert (summary.created, summary.total) == (1200, 1200)
+    assert Contact.objects.count() == 1200

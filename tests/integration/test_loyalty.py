@@ -1,0 +1,317 @@
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tessera.crm.models import Contact, TimelineEntry
+from tessera.ledger.services import verify
+from tessera.loyalty.adjustments import adjust_points, expire_points
+from tessera.loyalty.models import Completion, Order, PointLot, Product, WalletTransaction
+from tessera.loyalty.ordering import place_order
+from tessera.notifications.models import OutboundEmail
+from tests.conftest import Api, assert_problem
+from tests.loyalty_helpers import balance, member, product, program, question
+
+pytestmark = pytest.mark.django_db
+
+
+def j(r):  # type: ignore[no-untyped-def]
+    return json.loads(r.content)
+
+
+def test_program_member_and_wallet_over_the_api(admin_api: Api, api: Api) -> None:
+    existing = Contact.objects.create(
+        first_name="Ada", last_name="Lovelace", email="ada@example.com"
+    )
+    from tessera.crm.matching.engine import index_record
+
+    index_record("contact", existing)
+    prog = j(admin_api.post("/programs", {"name": "Club", "points_per_unit": 100, "currency": "USD",
+                                          "low_balance_threshold": 50}))  # fmt: skip
+    assert prog["currency"] == "USD" and prog["id"].startswith("prg_")
+    for bad in ("usd", "XYZ", "PTS"):
+        assert_problem(
+            admin_api.post("/programs", {"name": "x", "points_per_unit": 1, "currency": bad}),
+            422,
+            "validation_error",
+        )
+    r = api.post(
+        "/members",
+        {
+            "program_id": prog["id"],
+            "contact": {"first_name": "Ada", "last_name": "Lovelace", "email": "ADA@example.com"},
+        },
+    )
+    assert r.status_code == 201, r.content
+    mem = j(r)
+    assert mem["contact_id"] == existing.pk  # matched, not duplicated
+    assert mem["wallet"] == {"balance": 0, "currency": "PTS", "low_balance_threshold": 50}
+    again = api.post("/members", {"program_id": prog["id"], "contact_id": existing.pk})
+    assert again.status_code == 200 and j(again)["id"] == mem["id"]
+    assert j(api.get(f"/members/{mem['id']}/wallet"))["balance"] == 0
+    assert Contact.objects.count() == 1
+    assert_problem(api.post("/members", {"program_id": prog["id"]}), 422, "validation_error")
+    assert_problem(
+        api.post("/members", {"program_id": "prg_nope", "contact_id": existing.pk}),
+        404,
+        "not_found",
+    )
+
+
+def test_earning_from_a_question_once(api: Api) -> None:
+    prog = program()
+    m = member(prog)
+    act = question(prog, points=25)
+    r = api.post(f"/members/{m.pk}/activities/{act.pk}/completions", {"answer": " paris "})
+    body = j(r)
+    assert r.status_code == 201 and body["points_earned"] == 25 and body["balance_after"] == 25
+    assert body["wallet_transaction"]["type"] == "points_earned"
+    again = api.post(f"/members/{m.pk}/activities/{act.pk}/completions", {"answer": "Paris"})
+    assert_problem(again, 409, "already_completed")
+    assert balance(m) == 25 and Completion.objects.count() == 1
+
+
+def test_wrong_answer_is_recorded_and_earns_nothing(api: Api) -> None:
+    prog = program()
+    m = member(prog)
+    act = question(prog)
+    body = j(api.post(f"/members/{m.pk}/activities/{act.pk}/completions", {"answer": "Lyon"}))
+    assert (
+        body["correct"] is False
+        and body["points_earned"] == 0
+        and body["wallet_transaction"] is None
+    )
+    assert balance(m) == 0 and WalletTransaction.objects.count() == 0
+    assert Completion.objects.get().correct is False
+
+
+def test_votes_and_videos(api: Api, admin_api: Api) -> None:
+    prog = program()
+    m = member(prog)
+    vote = j(admin_api.post("/activities", {"program_id": prog.pk, "kind": "vote", "title": "Venue",
+                                            "points": 5, "question": "Where?", "options": ["A", "B"]}))  # fmt: skip
+    assert_problem(
+        api.post(f"/members/{m.pk}/activities/{vote['id']}/completions", {"option": "C"}),
+        422,
+        "validation_error",
+    )
+    assert (
+        j(api.post(f"/members/{m.pk}/activities/{vote['id']}/completions", {"option": "B"}))[
+            "points_earned"
+        ]
+        == 5
+    )
+    video = j(admin_api.post("/activities", {"program_id": prog.pk, "kind": "video", "title": "Intro",
+                                             "points": 7, "video_url": "https://v.example/1",
+                                             "min_watch_seconds": 60}))  # fmt: skip
+    short = api.post(
+        f"/members/{m.pk}/activities/{video['id']}/completions", {"watched_seconds": 30}
+    )
+    assert_problem(short, 422, "validation_error")
+    assert Completion.objects.filter(activity_id=video["id"]).count() == 0  # may still earn later
+    assert (
+        j(
+            api.post(
+                f"/members/{m.pk}/activities/{video['id']}/completions", {"watched_seconds": 61}
+            )
+        )["points_earned"]
+        == 7
+    )
+    assert balance(m) == 12
+
+
+def test_closed_activity(api: Api) -> None:
+    prog = program()
+    m = member(prog)
+    act = question(prog, ends_at=timezone.now() - timedelta(days=1))
+    assert_problem(
+        api.post(f"/members/{m.pk}/activities/{act.pk}/completions", {"answer": "Paris"}),
+        409,
+        "activity_closed",
+    )
+    assert Completion.objects.count() == 0
+
+
+def test_order_paid_from_the_wallet(api: Api) -> None:
+    prog = program()
+    m = member(prog, points=1000)
+    mug = product(prog, 300, stock=5)
+    r = api.post(f"/members/{m.pk}/orders", {"lines": [{"product_id": mug.pk, "quantity": 2}]})
+    assert r.status_code == 201, r.content
+    body = j(r)
+    assert (
+        body["status"] == "placed" and body["total_points"] == 600 and body["balance_after"] == 400
+    )
+    wtx = body["wallet_transaction"]
+    assert (
+        wtx["type"] == "order_placed"
+        and wtx["label"] == "Order Placed by Members"
+        and wtx["points"] == -600
+    )
+    mug.refresh_from_db()
+    assert mug.stock == 3
+    items = j(api.get(f"/members/{m.pk}/wallet/transactions"))["items"]
+    assert [(i["type"], i["points"], i["balance_after"]) for i in items] == [
+        ("order_placed", -600, 400),
+        ("adjustment", 1000, 1000),
+    ]
+    assert TimelineEntry.objects.filter(contact=m.contact, kind="order").count() == 1
+    assert verify().ok
+
+
+def test_refused_order_changes_nothing_but_emails_the_admin(api: Api) -> None:
+    prog = program(low_balance_threshold=0)
+    m = member(prog, points=100)
+    mug = product(prog, 300, stock=5)
+    emails_before = OutboundEmail.objects.count()
+    r = api.post(f"/members/{m.pk}/orders", {"lines": [{"product_id": mug.pk, "quantity": 1}]})
+    body = assert_problem(r, 402, "insufficient_balance")
+    assert body["balance"] == 100 and body["required"] == 300
+    assert balance(m) == 100
+    mug.refresh_from_db()
+    assert mug.stock == 5
+    assert WalletTransaction.objects.filter(type="order_placed").count() == 0
+    refused = Order.objects.get()
+    assert refused.status == "refused" and refused.pk == body["order_id"]
+    admin_mail = OutboundEmail.objects.exclude(pk__in=[]).order_by("created_at")[emails_before:]
+    assert [(e.template, e.to) for e in admin_mail] == [
+        ("order_refused_admin", "admin@tessera.test")
+    ]
+    assert verify().ok
+
+
+def test_sold_out_writes_nothing(api: Api) -> None:
+    prog = program()
+    m = member(prog, points=1000)
+    mug = product(prog, 10, stock=1)
+    before = (
+        WalletTransaction.objects.count(),
+        Order.objects.count(),
+        OutboundEmail.objects.count(),
+    )
+    body = assert_problem(
+        api.post(f"/members/{m.pk}/orders", {"lines": [{"product_id": mug.pk, "quantity": 2}]}),
+        409,
+        "sold_out",
+    )
+    assert body["available"] == 1
+    assert (
+        WalletTransaction.objects.count(),
+        Order.objects.count(),
+        OutboundEmail.objects.count(),
+    ) == before
+    assert balance(m) == 1000
+
+
+def test_refund_returns_points_and_stock_once(api: Api) -> None:
+    prog = program()
+    m = member(prog, points=500)
+    mug = product(prog, 200, stock=3)
+    order = place_order(m.pk, [{"product_id": mug.pk, "quantity": 2}])
+    r = api.post(f"/orders/{order.pk}/refund", {})
+    assert r.status_code == 200
+    body = j(r)
+    assert body["status"] == "refunded" and body["refund_transaction"]["type"] == "order_refunded"
+    assert body["balance_after"] == 500
+    mug.refresh_from_db()
+    assert mug.stock == 3
+    assert_problem(api.post(f"/orders/{order.pk}/refund", {}), 409, "already_refunded")
+    assert balance(m) == 500
+    assert sum(PointLot.objects.filter(member=m).values_list("remaining", flat=True)) == 500
+    assert verify().ok
+
+
+def test_adjustments_need_admin_and_never_go_below_zero(api: Api, admin_api: Api) -> None:
+    prog = program()
+    m = member(prog, points=100)
+    assert_problem(
+        api.post(f"/members/{m.pk}/adjustments", {"points": 5, "reason": "x"}), 403, "forbidden"
+    )
+    assert_problem(
+        admin_api.post(f"/members/{m.pk}/adjustments", {"points": -101, "reason": "x"}),
+        402,
+        "insufficient_balance",
+    )
+    assert_problem(
+        admin_api.post(f"/members/{m.pk}/adjustments", {"points": 5, "reason": "  "}),
+        422,
+        "validation_error",
+    )
+    r = admin_api.post(
+        f"/members/{m.pk}/adjustments", {"points": -40, "reason": "goodwill reversal"}
+    )
+    assert r.status_code == 201 and j(r)["type"] == "adjustment" and j(r)["balance_after"] == 60
+    assert balance(m) == 60
+
+
+def test_low_balance_alert_once_per_crossing() -> None:
+    prog = program(low_balance_threshold=100)
+    m = member(prog, points=150)
+    mug = product(prog, 30)
+
+    def alerts() -> list[str]:
+        return list(
+            OutboundEmail.objects.filter(template__startswith="low_balance")
+            .order_by("created_at")
+            .values_list("template", flat=True)
+        )
+
+    place_order(m.pk, [{"product_id": mug.pk, "quantity": 1}])  # 120: still above
+    assert alerts() == []
+    place_order(m.pk, [{"product_id": mug.pk, "quantity": 1}])  # 90: crossed
+    assert alerts() == ["low_balance_member", "low_balance_admin"]
+    place_order(m.pk, [{"product_id": mug.pk, "quantity": 1}])  # 60: still below, no repeat
+    assert len(alerts()) == 2
+    adjust_points(m.pk, points=100, reason="top up")  # 160: back above
+    place_order(m.pk, [{"product_id": mug.pk, "quantity": 3}])  # 70: crossed again
+    assert len(alerts()) == 4
+    member_mail = OutboundEmail.objects.filter(template="low_balance_member").first()
+    assert member_mail is not None and member_mail.to == m.contact.email
+    assert (
+        "70 points" in OutboundEmail.objects.filter(template="low_balance_member").last().text_body
+    )  # type: ignore[union-attr]
+
+
+def test_points_expire_first_in_first_out() -> None:
+    prog = program(points_expire_after_days=30, low_balance_threshold=0)
+    m = member(prog)
+    old = question(prog, points=100, title="old")
+    new = question(prog, points=50, title="new")
+    from tessera.loyalty.activities import complete_activity
+
+    complete_activity(m.pk, old.pk, {"answer": "Paris"})
+    complete_activity(m.pk, new.pk, {"answer": "Paris"})
+    PointLot.objects.filter(source__detail__activity="old").update(
+        expires_at=timezone.now() - timedelta(days=1)
+    )
+    mug = product(prog, 60)
+    place_order(m.pk, [{"product_id": mug.pk, "quantity": 1}])  # takes 60 from the OLD lot first
+    assert expire_points() == 40
+    assert balance(m) == 50
+    expired = WalletTransaction.objects.get(type="points_expired")
+    assert expired.points == -40 and expired.balance_after == 50
+    assert expire_points() == 0  # idempotent
+    assert verify().ok
+
+
+def test_member_timeline_shows_wallet_activity() -> None:
+    prog = program()
+    m = member(prog, points=10)
+    kinds = set(TimelineEntry.objects.filter(contact=m.contact).values_list("kind", flat=True))
+    assert {"member_enrolled", "wallet_transaction"} <= kinds
+
+
+def test_unknown_product_in_order(api: Api) -> None:
+    prog = program()
+    m = member(prog, points=10)
+    other = product(program(name="Other"), 1)
+    assert_problem(
+        api.post(f"/members/{m.pk}/orders", {"lines": [{"product_id": other.pk, "quantity": 1}]}),
+        404,
+        "not_found",
+    )
+    assert_problem(api.post(f"/members/{m.pk}/orders", {"lines": []}), 422, "validation_error")
+    assert Product.objects.count() == 1 and balance(m) == 10

@@ -1,0 +1,163 @@
+"""Payment faults injected at the gateway boundary, then repaired by `tessera reconcile`:
+money at Stripe equals money in our ledger, and nothing is charged twice."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from typing import Any
+
+import pytest
+import stripe
+from django.core.management import call_command
+
+from tessera.billing import services as billing_services
+from tessera.billing.gateways.base import GatewayUnavailable
+from tessera.billing.gateways.stripe import StripeGateway, get_gateway, set_gateway
+from tessera.billing.models import Transaction
+from tessera.ledger.models import LedgerAccount
+from tessera.ledger.services import verify
+from tessera.loyalty.models import WalletTransaction
+from tests.conftest import Api, assert_problem
+from tests.loyalty_helpers import balance, member, program
+from tests.stripe_support import card, pi_event, signed
+
+pytestmark = pytest.mark.django_db
+
+
+class TimeoutAfterCharge(StripeGateway):
+    """Stripe charges, then the answer is lost on the way back."""
+
+    def create_payment(self, **kw: Any) -> Any:
+        super().create_payment(**kw)
+        raise GatewayUnavailable("read timed out")
+
+
+class StripeDown(StripeGateway):
+    def create_payment(self, **kw: Any) -> Any:
+        raise GatewayUnavailable("500 from Stripe after retries")
+
+
+def stripe_intents_for(client: stripe.StripeClient, txn_id: str) -> list[dict[str, Any]]:
+    return [pi.to_dict() for pi in client.v1.payment_intents.list(params={"limit": 100}).auto_paging_iter()
+            if (pi.to_dict().get("metadata") or {}).get("tessera_transaction") == txn_id]  # fmt: skip
+
+
+def clearing_usd() -> int:
+    account = LedgerAccount.objects.filter(code="stripe:clearing:USD").first()
+    return account.balance if account else 0
+
+
+def reconcile() -> str:
+    out = StringIO()
+    call_command("reconcile", "--since", "1h", "--min-age", "0s", stdout=out)
+    return out.getvalue()
+
+
+def topup(api: Api, m: Any, pm: str, amount: int = 1500) -> Any:
+    return api.post(
+        f"/members/{m.pk}/credit-purchases",
+        {"amount": amount, "currency": "USD", "payment_method_id": pm},
+    )
+
+
+def test_timeout_after_stripe_charged_is_settled_by_reconcile(
+    api: Api, stripe_env: stripe.StripeClient
+) -> None:
+    m = member(program())
+    pm = card(stripe_env)
+    set_gateway(TimeoutAfterCharge())
+    assert_problem(topup(api, m, pm), 502, "payment_gateway_unavailable")
+    txn = Transaction.objects.get()
+    assert txn.status == "pending" and txn.stripe_payment_intent_id is None and balance(m) == 0
+    set_gateway(None)
+    output = reconcile()
+    assert f"{txn.pk}: pending -> captured" in output
+    txn.refresh_from_db()
+    intents = stripe_intents_for(stripe_env, txn.pk)
+    assert len(intents) == 1 and intents[0]["status"] == "succeeded"
+    assert txn.status == "captured" and txn.stripe_payment_intent_id == intents[0]["id"]
+    assert balance(m) == 1500 and clearing_usd() == intents[0]["amount"] == 1500
+    assert "0 settled" in reconcile()  # a second run changes nothing
+    assert WalletTransaction.objects.filter(type="credit_purchased").count() == 1
+    assert verify().ok
+
+
+def test_crash_between_the_two_transactions(
+    api: Api, stripe_env: stripe.StripeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = member(program())
+    pm = card(stripe_env)
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("process killed")
+
+    monkeypatch.setattr(billing_services, "_save_card", crash)
+    assert_problem(topup(api, m, pm), 500, "internal_error")
+    monkeypatch.undo()
+    txn = Transaction.objects.get()
+    assert txn.status == "pending" and balance(m) == 0
+    reconcile()
+    txn.refresh_from_db()
+    assert txn.status == "captured" and balance(m) == 1500
+    assert len(stripe_intents_for(stripe_env, txn.pk)) == 1 and clearing_usd() == 1500
+    assert verify().ok
+
+
+def test_stripe_down_charges_nothing(api: Api, stripe_env: stripe.StripeClient) -> None:
+    m = member(program())
+    pm = card(stripe_env)
+    set_gateway(StripeDown())
+    assert_problem(topup(api, m, pm), 502, "payment_gateway_unavailable")
+    set_gateway(None)
+    txn = Transaction.objects.get()
+    assert "pending -> canceled" in reconcile()
+    txn.refresh_from_db()
+    assert txn.status == "canceled" and stripe_intents_for(stripe_env, txn.pk) == []
+    assert balance(m) == 0 and clearing_usd() == 0
+    assert verify().ok
+
+
+def test_3d_secure_waits_for_the_webhook(api: Api, stripe_env: stripe.StripeClient) -> None:
+    m = member(program())
+    pm = card(stripe_env, "4000002760003184")
+    r = topup(api, m, pm, amount=900)
+    assert r.status_code == 202, r.content
+    body = json.loads(r.content)
+    assert body["status"] == "requires_action" and body["client_secret"]
+    assert body["wallet_transaction"] is None and balance(m) == 0
+    txn = Transaction.objects.get(pk=body["transaction_id"])
+    assert txn.status == "pending"
+    # The customer completes 3-D Secure; Stripe tells us by webhook.
+    payload, sig = signed(
+        pi_event("evt_3ds", "payment_intent.succeeded", txn.stripe_payment_intent_id, 900, txn.pk)
+    )
+    assert api.client.post("/api/v1/webhooks/stripe", payload, content_type="application/json",
+                           headers={"Stripe-Signature": sig}).status_code == 200  # fmt: skip
+    txn.refresh_from_db()
+    assert txn.status == "captured" and balance(m) == 900
+    assert get_gateway() is not None
+
+
+def test_retry_after_an_unknown_outcome_never_charges_twice(
+    api: Api, stripe_env: stripe.StripeClient
+) -> None:
+    m = member(program())
+    pm = card(stripe_env)
+    set_gateway(TimeoutAfterCharge())
+    body = {"amount": 1500, "currency": "USD", "payment_method_id": pm}
+    first = api.post(
+        f"/members/{m.pk}/credit-purchases", body, headers={"Idempotency-Key": "buy-1"}
+    )
+    assert_problem(first, 502, "payment_gateway_unavailable")
+    set_gateway(None)  # Stripe answers again; the client retries with the same key
+    again = api.post(
+        f"/members/{m.pk}/credit-purchases", body, headers={"Idempotency-Key": "buy-1"}
+    )
+    assert again.status_code == 502 and again["Idempotent-Replayed"] == "true"
+    assert again.content == first.content  # names the transaction to follow up on
+    txn = Transaction.objects.get()
+    assert json.loads(again.content)["transaction_id"] == txn.pk
+    assert len(stripe_intents_for(stripe_env, txn.pk)) == 1
+    reconcile()
+    assert balance(m) == 1500 and Transaction.objects.count() == 1

@@ -1,0 +1,147 @@
+"""Refunds and disputes, through the real SDK against localstripe."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import stripe
+
+from tessera.billing.models import Refund, Transaction
+from tessera.ledger.models import LedgerAccount
+from tessera.ledger.services import verify
+from tessera.loyalty.credit import purchase_credit
+from tessera.notifications.models import OutboundEmail
+from tests.conftest import Api, assert_problem
+from tests.loyalty_helpers import balance, member, program
+from tests.stripe_support import card, signed
+
+pytestmark = pytest.mark.django_db
+
+
+def paid(stripe_env: stripe.StripeClient, amount: int = 1000) -> tuple[Transaction, object]:
+    m = member(program(points_per_unit=100, low_balance_threshold=0))
+    out = purchase_credit(m.pk, amount=amount, currency="USD", payment_method_id=card(stripe_env))
+    return out["transaction"], m
+
+
+def clearing() -> int:
+    return LedgerAccount.objects.get(code="stripe:clearing:USD").balance
+
+
+def test_partial_then_full_refund_then_409(admin_api: Api, stripe_env: stripe.StripeClient) -> None:
+    txn, m = paid(stripe_env)
+    r = admin_api.post(f"/transactions/{txn.pk}/refunds", {"amount": 300, "reason": "changed mind"})
+    assert r.status_code == 201, r.content
+    first = json.loads(r.content)
+    assert first["status"] == "succeeded" and first["amount"] == 300
+    assert balance(m) == 700  # the refunded credit's points went back
+    rest = json.loads(admin_api.post(f"/transactions/{txn.pk}/refunds", {}).content)
+    assert rest["amount"] == 700 and rest["status"] == "succeeded"
+    body = assert_problem(
+        admin_api.post(f"/transactions/{txn.pk}/refunds", {"amount": 1}),
+        409,
+        "refund_exceeds_remaining",
+    )
+    assert body["remaining"] == 0
+    txn.refresh_from_db()
+    assert txn.refunded_amount == 1000 and balance(m) == 0 and clearing() == 0
+    stripe_refunds = [
+        r.to_dict() for r in stripe_env.v1.refunds.list(params={"limit": 100}).auto_paging_iter()
+    ]
+    ours = {r.stripe_refund_id for r in Refund.objects.all()}
+    assert {r["id"] for r in stripe_refunds} >= ours and len(ours) == 2
+    assert sum(r["amount"] for r in stripe_refunds if r["id"] in ours) == 1000
+    view = json.loads(admin_api.get(f"/transactions/{txn.pk}").content)
+    assert [x["amount"] for x in view["refunds"]] == [300, 700]
+    assert verify().ok
+
+
+def test_refund_over_remainder_writes_nothing(
+    admin_api: Api, stripe_env: stripe.StripeClient
+) -> None:
+    txn, m = paid(stripe_env, 500)
+    assert_problem(
+        admin_api.post(f"/transactions/{txn.pk}/refunds", {"amount": 501}),
+        409,
+        "refund_exceeds_remaining",
+    )
+    txn.refresh_from_db()
+    assert txn.refunded_amount == 0 and Refund.objects.count() == 0 and balance(m) == 500
+
+
+def test_spent_credit_cannot_be_refunded(admin_api: Api, stripe_env: stripe.StripeClient) -> None:
+    from tessera.loyalty.adjustments import adjust_points
+
+    txn, m = paid(stripe_env, 500)
+    adjust_points(m.pk, points=-400, reason="spent")
+    assert_problem(
+        admin_api.post(f"/transactions/{txn.pk}/refunds", {}), 402, "insufficient_balance"
+    )
+    txn.refresh_from_db()
+    assert txn.refunded_amount == 0 and Refund.objects.count() == 0 and balance(m) == 100
+    assert stripe_env.v1.refunds.list(params={"limit": 100}).data == [] or all(
+        r["payment_intent"] != txn.stripe_payment_intent_id
+        for r in stripe_env.v1.refunds.list(params={"limit": 100}).data
+    )
+
+
+def test_refund_webhook_confirms_a_pending_refund(
+    api: Api, stripe_env: stripe.StripeClient
+) -> None:
+    txn, _ = paid(stripe_env, 800)
+    refund = Refund.objects.create(transaction=txn, amount=200, stripe_refund_id="re_pending_1")
+    Transaction.objects.filter(pk=txn.pk).update(refunded_amount=200)
+    event = {"id": "evt_r1", "object": "event", "type": "charge.refund.updated", "created": int(time.time()),
+             "data": {"object": {"id": "re_pending_1", "object": "refund", "status": "succeeded", "amount": 200}}}  # fmt: skip
+    payload, sig = signed(event)
+    for _ in range(3):
+        assert api.client.post("/api/v1/webhooks/stripe", payload, content_type="application/json",
+                               headers={"Stripe-Signature": sig}).status_code == 200  # fmt: skip
+    refund.refresh_from_db()
+    assert refund.status == "succeeded"
+    assert clearing() == 600
+    assert verify().ok
+
+
+def test_dispute_flags_and_emails_the_admin(api: Api, stripe_env: stripe.StripeClient) -> None:
+    txn, _ = paid(stripe_env, 800)
+    event = {"id": "evt_d1", "object": "event", "type": "charge.dispute.created", "created": int(time.time()),
+             "data": {"object": {"id": "dp_1", "object": "dispute", "amount": 800, "reason": "fraudulent",
+                                 "payment_intent": txn.stripe_payment_intent_id}}}  # fmt: skip
+    payload, sig = signed(event)
+    for _ in range(2):
+        api.client.post(
+            "/api/v1/webhooks/stripe",
+            payload,
+            content_type="application/json",
+            headers={"Stripe-Signature": sig},
+        )
+    txn.refresh_from_db()
+    assert txn.disputed
+    mails = OutboundEmail.objects.filter(template="dispute_admin")
+    assert mails.count() == 1 and "fraudulent" in mails.get().text_body
+
+
+def test_authorise_now_capture_later(stripe_env: stripe.StripeClient) -> None:
+    from tessera.billing.services import cancel_transaction, capture_transaction, charge_card
+    from tessera.billing.settlement import register_settler
+
+    settled: list[str] = []
+    register_settler("test_hold", lambda t: settled.append(t.status))
+    m = member(program())
+    txn, _ = charge_card(contact=m.contact, amount=1200, currency="USD", payment_method_id=card(stripe_env),
+                         purpose="test_hold", purpose_id="x", capture=False)  # fmt: skip
+    assert txn.status == "authorized" and settled == ["authorized"]
+    assert LedgerAccount.objects.filter(code="stripe:clearing:USD", balance__gt=0).count() == 0
+    captured = capture_transaction(txn.pk)
+    assert captured.status == "captured" and clearing() == 1200
+    assert capture_transaction(txn.pk).status == "captured"  # again: nothing more happens
+    assert clearing() == 1200
+
+    other, _ = charge_card(contact=m.contact, amount=500, currency="USD", payment_method_id=card(stripe_env),
+                           purpose="test_hold", purpose_id="y", capture=False)  # fmt: skip
+    assert cancel_transaction(other.pk).status == "canceled"
+    assert clearing() == 1200
+    assert verify().ok

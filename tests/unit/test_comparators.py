@@ -1,0 +1,347 @@
+"""Field comparators and normalisation for duplicate matching (no database)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tessera.crm.matching import comparators as c
+from tessera.crm.matching import normalize as n
+
+
+@pytest.fixture(autouse=True)
+def _no_extra_variants() -> Iterator[None]:
+    n.set_extra_variants([])
+    yield
+    n.set_extra_variants([])
+
+
+def test_registry_names_every_method() -> None:
+    assert set(c.METHODS) == {
+        "exact",
+        "email",
+        "first_name",
+        "last_name",
+        "company",
+        "title",
+        "city",
+        "phone",
+        "street",
+        "postal_code",
+        "website",
+        "edit_distance",
+        "jaro_winkler",
+    }
+    assert c.METHODS["first_name"] is c.first_name
+    assert c.METHODS["postal_code"] is c.postal_code
+
+
+@pytest.mark.parametrize(
+    ("method", "a", "b"),
+    [
+        ("exact", "Müller", "Muller"),
+        ("email", "Bob@Example.com", "bob@example.com"),
+        ("first_name", "Ann", "Ann"),
+        ("last_name", "Smith", "Smith"),
+        ("company", "Acme", "Acme"),
+        ("title", "Engineer", "engineer"),
+        ("city", "Boston", "BOSTON"),
+        ("phone", "415-555-1234", "415-555-1234"),
+        ("street", "1 Main St", "1 Main St"),
+        ("postal_code", "94105", "94105"),
+        ("website", "acme.com", "ACME.com"),
+        ("edit_distance", "kitten", "Kitten"),
+        ("jaro_winkler", "martha", "Martha"),
+    ],
+)
+def test_every_method_scores_identical_values_100_as_an_int(method: str, a: str, b: str) -> None:
+    score = c.METHODS[method](a, b)
+    assert score == 100
+    assert type(score) is int
+
+
+@pytest.mark.parametrize(
+    ("method", "a", "b", "at_most"),
+    [
+        ("exact", "Smith", "Smyth", 0),
+        ("email", "alice@example.com", "bob@example.com", 0),
+        ("first_name", "Mary", "Peter", 50),
+        ("last_name", "Jones", "Smith", 49),
+        ("last_name", "Garcia", "Nguyen", 30),
+        ("company", "Acme", "Globex", 40),
+        ("company", "Apple", "Oracle", 69),
+        ("title", "Engineer", "Accountant", 40),
+        ("city", "Boston", "Chicago", 30),
+        ("phone", "415-555-1234", "212-867-5309", 10),
+        ("phone", "+44 20 7946 0958", "+1 212 867 5309", 0),
+        ("street", "123 Main St", "456 Oak Ave", 50),
+        ("postal_code", "94105", "10001", 10),
+        ("postal_code", "SW1A 1AA", "EC1A 1BB", 50),
+        ("website", "acme.com", "acme.org", 0),
+        ("edit_distance", "kitten", "sitting", 60),
+        ("jaro_winkler", "abcdef", "uvwxyz", 10),
+    ],
+)
+def test_clearly_different_values_score_low(method: str, a: str, b: str, at_most: int) -> None:
+    score = c.METHODS[method](a, b)
+    assert 0 <= score <= at_most
+    assert c.METHODS[method](b, a) == score  # symmetric
+
+
+# --- first name --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("a", "b"), [("Jonathan", "J"), ("J.", "John"), ("j", "JOHN")])
+def test_first_name_initial_matches_full_name(a: str, b: str) -> None:
+    assert c.first_name(a, b) == 100
+    assert c.first_name(b, a) == 100
+
+
+def test_first_name_initial_must_be_the_first_letter() -> None:
+    assert c.first_name("K", "Jonathan") < 85
+
+
+@pytest.mark.parametrize(("a", "b"), [("Robert", "Bob"), ("Bob", "Robert"), ("William", "Bill")])
+def test_first_name_nickname_variant(a: str, b: str) -> None:
+    assert c.first_name(a, b) == 100
+
+
+@pytest.mark.parametrize(("a", "b"), [("José", "Jose"), ("ZOË", "zoe"), ("  Ann  ", "ann")])
+def test_first_name_unicode_and_case_are_folded(a: str, b: str) -> None:
+    assert c.first_name(a, b) == 100
+
+
+def test_first_name_fuzzy_and_phonetic() -> None:
+    assert c.first_name("Catherine", "Katherine") >= 85
+    assert c.first_name("Jon", "John") >= 85
+    assert c.first_name("Jonathan", "Michael") < 60
+
+
+def test_admin_variant_matches_only_while_registered() -> None:
+    before = c.first_name("Xander", "Alexander")
+    assert before < 85
+    n.set_extra_variants([("Xander", "Alexander")])
+    assert c.first_name("Xander", "Alexander") == 100
+    assert c.first_name("alexander", "XANDER") == 100  # symmetric and folded
+    assert "alexander" in n.name_variants("Xander")
+    assert n.first_initials("Xander") == {"x", "a"}
+    n.set_extra_variants([])
+    assert c.first_name("Xander", "Alexander") == before
+    assert "alexander" not in n.name_variants("Xander")
+    assert n.first_initials("Xander") == {"x"}
+
+
+def test_set_extra_variants_replaces_previous_pairs() -> None:
+    n.set_extra_variants([("Xander", "Alexander")])
+    n.set_extra_variants([("Zed", "Zedekiah")])
+    assert "alexander" not in n.name_variants("Xander")
+    assert "zedekiah" in n.name_variants("zed")
+    assert "zed" in n.name_variants("Zedekiah")
+
+
+# --- last name ---------------------------------------------------------------------
+
+
+def test_last_name_phonetic() -> None:
+    assert c.last_name("Smith", "Smyth") >= 90
+
+
+def test_last_name_typos() -> None:
+    # A neighbouring key costs half an edit: "o" sits next to "i".
+    assert c.keyboard_distance("Smith", "Smoth") == 90
+    # A far key is a full edit.
+    assert c.keyboard_distance("Smith", "Smzth") == 80
+    # A transposition is one edit, not two substitutions.
+    assert c.keyboard_distance("Smith", "Smiht") == 80
+    assert c.last_name("Smith", "Smiht") >= 80
+    assert c.last_name("Johnson", "Jonson") >= 85
+
+
+def test_last_name_unicode() -> None:
+    assert c.last_name("Müller", "MULLER") == 100
+    assert c.last_name("Strauß", "Strauss") == 100
+    assert c.last_name("Søren", "Soren") == 100
+
+
+def test_keyboard_distance_has_a_floor_of_zero() -> None:
+    assert c.keyboard_distance("q", "mmmmmmmm") == 0
+    # "a" and "z" are neighbours, so one of the eight edits is cheap.
+    assert c.keyboard_distance("a", "zzzzzzzz") == 6
+
+
+# --- company and title -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Advanced Micro Devices", "AMD"),
+        ("AMD", "Advanced Micro Devices, Inc."),
+        ("IBM", "International Business Machines Corp"),
+        ("Acme Inc", "ACME, Incorporated"),
+        ("Acme Co. Ltd.", "acme"),
+        ("Microsoft Corp", "Microsoft Corporation"),
+        ("Bank of America", "BOA"),
+    ],
+)
+def test_company_full_matches(a: str, b: str) -> None:
+    assert c.company(a, b) == 100
+    assert c.company(b, a) == 100
+
+
+def test_company_fuzzy() -> None:
+    assert c.company("Acme Widgets", "Widgets Acme") >= 90
+    assert c.company("Acme Widget Co", "Acme Widgets") >= 70
+    assert c.company("Advanced Micro Devices", "AMC") < 70
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("VP", "Vice President"),
+        ("CEO", "Chief Executive Officer"),
+        ("VP of Sales", "Vice President, Sales"),
+        ("V.P. Sales", "Vice President of Sales"),
+    ],
+)
+def test_title_acronyms(a: str, b: str) -> None:
+    assert c.title(a, b) == 100
+    assert c.title(b, a) == 100
+
+
+def test_title_token_similarity() -> None:
+    assert c.title("Director of Marketing", "Marketing Director") >= 50
+    assert c.title("CTO", "Chief Executive Officer") < 50
+
+
+# --- city, phone, street, postal code ----------------------------------------------
+
+
+def test_city() -> None:
+    assert c.city("San Francisco", "San Fransisco") >= 85
+    assert c.city("St. Louis", "Saint Louis") == 100
+    assert c.city("München", "Munchen") == 100
+    assert c.city("Springfield", "Smithfield") < 85
+
+
+def test_phone_sections_weighted() -> None:
+    assert c.phone("1-415-555-1234", "1-415-555-5678") == 90
+    assert c.phone("+1 (415) 555-1234", "415.555.1234") == 100
+    # Area code and next three agree, the country differs: 50 + 30 + 10 (last four).
+    assert c.phone("+44 20 7946 0958", "+44 20 7946 1111") == 90
+    assert c.phone("415-555-1234", "415-999-1234") == 70
+
+
+def test_phone_without_digits_falls_back_to_exact() -> None:
+    assert c.phone("n/a", "unknown") == 0
+    assert c.phone("n/a", "N/A") == 100
+
+
+def test_phone_unparseable_compares_digit_sections() -> None:
+    # Too many digits to parse: compared by position from the right.
+    long_a = "+999 000 415 555 1234 5678 9"
+    assert n.phone_sections(long_a)[3] == "6789"
+    assert c.phone(long_a, long_a) == 100
+
+
+def test_phone_sections_shapes() -> None:
+    assert n.phone_sections("1-415-555-1234") == ("1", "415", "555", "1234")
+    assert n.phone_sections("+44 20 7946 0958") == ("44", "20", "7946", "0958")
+    assert n.phone_sections("020 7946 0958", region="GB") == ("44", "20", "7946", "0958")
+    assert n.phone_sections("") == ("", "", "", "")
+
+
+def test_street_sections_weighted() -> None:
+    assert c.street("123 Main Street", "123 Main St.") == 100
+    assert c.street("123 Main St", "125 Main St") == 80
+    assert c.street("123 N. Main St, Apt 4B", "123 North Main Street #4B") == 100
+    assert c.street("1 Fifth Avenue", "1 5th Ave") == 100
+    assert c.street("123 Main St Suite 200", "123 Main St") == 75
+    assert c.street("123 Main St", "123 Mian St") == 88  # 20 + 50 * 3/4 + 5 + 25
+    assert c.street("123 Main St", "123 Maine St") == 90
+
+
+def test_street_sections_parse() -> None:
+    assert n.street_sections("123 N. Main Street, Apt 4B") == ("123", "n main", "st", "4b")
+    assert n.street_sections("Apt 4, 123 Main St") == ("123", "main", "st", "4")
+    assert n.street_sections("123 Main St 4B") == ("123", "main", "st", "4b")
+    assert n.street_sections("123 Park Rd NW") == ("123", "park nw", "rd", "")
+    assert n.normalize_street("123 N. Main Street, Apt 4B") == "123 n main st #4b"
+    assert n.street_sections("") == ("", "", "", "")
+
+
+def test_postal_code() -> None:
+    assert c.postal_code("94105", "94105-1234") == 100
+    assert c.postal_code("94105-1234", "94105 1234") == 100
+    assert c.postal_code("94105-1234", "94105-9999") == 90
+    assert c.postal_code("94105", "94107") <= 10
+    assert c.postal_code("SW1A 1AA", "sw1a1aa") == 100
+    assert 50 < c.postal_code("K1A 0B1", "K1A 0B2") < 90
+
+
+def test_website_and_email() -> None:
+    assert c.website("https://www.Acme.com/about", "acme.com") == 100
+    assert c.website("http://user@WWW.acme.com:8080/x?y=1", "acme.com.") == 100
+    assert c.website("shop.acme.com", "acme.com") == 0
+    assert c.email("  Bob@Example.COM ", "bob@example.com") == 100
+
+
+def test_generic_methods() -> None:
+    assert c.edit_distance("kitten", "sitting") == 57
+    assert c.jaro_winkler("martha", "marhta") == 96
+    assert c.exact("José", "JOSE") == 100
+
+
+# --- normalisation -----------------------------------------------------------------
+
+
+def test_fold() -> None:
+    assert n.fold("  José  MÜLLER\tStraße ") == "jose muller strasse"
+    assert n.fold("Søren Ærø") == "soren aero"
+    assert n.fold("") == ""
+    assert n.name_tokens("O'Brien-Smith, Jr.") == ["obrien", "smith", "jr"]
+
+
+def test_normalisers() -> None:
+    assert n.normalize_email("  A@B.COM ") == "a@b.com"
+    assert n.normalize_phone("(415) 555-1234") == "+14155551234"
+    assert n.normalize_phone("12") == "12"
+    assert n.normalize_postal("sw1a 1aa") == "SW1A1AA"
+    assert n.normalize_company("The Acme Company, Inc.") == "acme"
+    assert n.normalize_company("A.M.D. Inc") == "amd"
+    assert n.website_domain("HTTPS://www.Acme.com:443/a/b") == "acme.com"
+
+
+def test_blocking_keys() -> None:
+    assert {"b", "r"} <= n.first_initials("Bob")
+    assert n.first_initials("Jonathan") == {"j"}
+    assert n.last_name_phonetics("Smith") == {"SM0", "XMT"}
+    assert n.last_name_phonetics("Smyth") & n.last_name_phonetics("Smith")
+    assert n.last_name_phonetics("Mc Donald") == n.last_name_phonetics("McDonald")
+    assert n.company_key("Advanced Micro Devices Inc") == "advanmicro"
+    assert n.company_key("ACME, Inc.") == "acme"
+    assert n.phone_key("+1 (415) 555-1234") == "+1415555"
+    assert n.phone_key("1-415-555-5678") == n.phone_key("415.555.1234")
+    assert n.phone_key("12345") == ""
+    assert n.postal_key("94105-1234") == "94105"
+    assert n.postal_key("sw1a 1aa") == "SW1A1AA"
+    assert n.city_key("San Francisco") == "sanfrancisco"
+    assert n.city_key("St. Louis") == n.city_key("saint louis")
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t"])
+def test_helpers_on_blank_values_are_empty(blank: str) -> None:
+    assert n.fold(blank) == ""
+    assert n.name_tokens(blank) == []
+    assert n.name_variants(blank) == frozenset()
+    assert n.first_initials(blank) == frozenset()
+    assert n.last_name_phonetics(blank) == frozenset()
+    assert n.company_key(blank) == ""
+    assert n.phone_key(blank) == ""
+    assert n.postal_key(blank) == ""
+    assert n.city_key(blank) == ""
+    assert n.normalize_email(blank) == ""
+    assert n.normalize_phone(blank) == ""
+    assert n.website_domain(blank) == ""
+    assert n.normalize_street(blank) == ""

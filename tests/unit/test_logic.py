@@ -1,0 +1,42 @@
+import pytest
+
+from tessera.crm.matching import logic
+from tessera.crm.matching.standard import PERSON_LOGIC
+
+
+def test_parse_and_evaluate_with_precedence() -> None:
+    node = logic.parse("1 AND 2 OR 3")  # AND binds tighter than OR
+    assert logic.evaluate(node, {1: True, 2: True, 3: False})
+    assert logic.evaluate(node, {1: False, 2: False, 3: True})
+    assert not logic.evaluate(node, {1: True, 2: False, 3: False})
+    node = logic.parse("1 and (2 or 3) and not 4")
+    assert logic.evaluate(node, {1: True, 3: True, 4: False})
+    assert not logic.evaluate(node, {1: True, 3: True, 4: True})
+
+
+def test_groups_are_the_or_groups_without_redundant_supersets() -> None:
+    groups = logic.groups(logic.parse(PERSON_LOGIC))
+    as_sets = [set(g) for g in groups]
+    assert {1, 2, 5} in as_sets and {1, 2, 6} in as_sets
+    assert {1, 2, 7, 8} in as_sets and {1, 2, 7, 9} in as_sets and {1, 2, 3, 4} in as_sets
+    # (1 AND 2 AND 6 AND 4) and (1 AND 2 AND 7 AND 6) contain (1 AND 2 AND 6): redundant.
+    assert {1, 2, 4, 6} not in as_sets and {1, 2, 6, 7} not in as_sets
+    assert {1, 2, 3, 5} not in as_sets  # contains (1 AND 2 AND 5)
+    assert {1, 2, 3, 7} in as_sets
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("1 AND", "ends too early"),
+        ("(1 OR 2", "not closed"),
+        ("1 OR 2)", "unexpected"),
+        ("1 XOR 2", "unexpected"),
+        ("1 AND 4", "do not exist"),
+        ("1", "not used"),
+    ],
+)
+def test_check_rejects_bad_logic(text: str, message: str) -> None:
+    with pytest.raises(logic.LogicError, match=message):
+        logic.check(text, {1, 2})

@@ -1,0 +1,71 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tessera.core.money import CurrencyMismatch, Money, minor_unit_digits
+
+
+def test_arithmetic_in_one_currency() -> None:
+    assert Money(1250, "usd") + Money(50, "USD") == Money(1300, "USD")
+    assert Money(100, "EUR") - Money(150, "EUR") == Money(-50, "EUR")
+    assert Money(300, "EUR") * 3 == Money(900, "EUR")
+    assert 2 * Money(5, "PTS") == Money(10, "PTS")
+    assert -Money(5, "GBP") == Money(-5, "GBP")
+    assert Money(1, "USD") < Money(2, "USD")
+
+
+def test_mixed_currencies_are_refused() -> None:
+    with pytest.raises(CurrencyMismatch):
+        Money(100, "USD") + Money(100, "EUR")
+    with pytest.raises(CurrencyMismatch):
+        _ = Money(100, "USD") < Money(100, "EUR")
+
+
+@pytest.mark.parametrize("bad", [1.5, Decimal("1.5"), True, "100"])
+def test_amount_must_be_integer_minor_units(bad: object) -> None:
+    with pytest.raises(TypeError):
+        Money(bad, "USD")  # type: ignore[arg-type]
+
+
+def test_unknown_currency_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown currency"):
+        Money(1, "XYZQ")
+
+
+def test_float_multiplication_is_refused() -> None:
+    with pytest.raises(TypeError):
+        Money(100, "USD") * 1.1  # type: ignore[operator]
+
+
+def test_from_major_respects_minor_units() -> None:
+    assert Money.from_major("12.34", "USD") == Money(1234, "USD")
+    assert Money.from_major("500", "JPY") == Money(500, "JPY")
+    assert minor_unit_digits("JPY") == 0
+    assert Money.from_major("1.234", "KWD") == Money(1234, "KWD")
+    with pytest.raises(ValueError, match="precision"):
+        Money.from_major("12.345", "USD")
+
+
+def test_formatting_uses_babel_locales() -> None:
+    assert Money(123456, "USD").format("en_US") == "$1,234.56"
+    assert Money(123456, "EUR").format("de_DE") == "1.234,56\xa0€"
+    assert Money(500, "JPY").format("ja_JP") == "￥500"
+    assert Money(12500, "PTS").format("en_US") == "12,500 pts"
+
+
+@given(
+    amount=st.integers(min_value=-(10**12), max_value=10**12),
+    ratios=st.lists(st.integers(min_value=0, max_value=1000), min_size=1, max_size=12).filter(
+        lambda r: sum(r) > 0
+    ),
+)
+def test_allocate_never_creates_or_loses_a_cent(amount: int, ratios: list[int]) -> None:
+    parts = Money(amount, "USD").allocate(ratios)
+    assert sum(p.amount for p in parts) == amount
+    assert len(parts) == len(ratios)
+    total = sum(ratios)
+    for part, ratio in zip(parts, ratios, strict=True):
+        exact = amount * ratio / total
+        assert abs(part.amount - exact) < 1 + 1e-9
