@@ -8,8 +8,14 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +71,13 @@ def stripe_env(localstripe_url: str, settings: Any) -> Iterator[stripe.StripeCli
     set_gateway(None)
 
 
-def card(client: stripe.StripeClient, number: str = "4242424242424242") -> str:
+def card(client: stripe.StripeClient, number: str = "4242424242424242", cvc: str = "123") -> str:
     """What Stripe.js does in the browser: turn a card into a PaymentMethod id. Our server
     only ever sees the id."""
     pm = client.v1.payment_methods.create(
         params={
             "type": "card",
-            "card": {"number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+            "card": {"number": number, "exp_month": 12, "exp_year": 2031, "cvc": cvc},
         }  # type: ignore[typeddict-item]
     )
     return str(pm["id"])
@@ -97,3 +103,57 @@ def pi_event(
         "data": {"object": {"id": pi_id, "object": "payment_intent", "amount": amount,
                             "metadata": {"tessera_transaction": txn_id}, **extra}},
     }  # fmt: skip
+
+
+@dataclass
+class FaultProxy:
+    url: str
+    # (method, path, Idempotency-Key) of every request answered with a 500
+    failed: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+
+@contextmanager
+def stripe_500_proxy(upstream: str, fails: Callable[[str, str], bool]) -> Iterator[FaultProxy]:
+    """A real HTTP hop in front of localstripe that answers 500 (Stripe's `api_error`)
+    to the requests ``fails(method, path)`` picks, before they reach the emulator, and
+    forwards the rest untouched. Exercises the SDK's retries and our error mapping."""
+    proxy = FaultProxy(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def _handle(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if fails(self.command, self.path):
+                proxy.failed.append((self.command, self.path, self.headers.get("Idempotency-Key")))
+                self._send(500, b'{"error": {"type": "api_error", "message": "Internal"}}', {})
+                return
+            request = urllib.request.Request(  # noqa: S310 - loopback emulator
+                upstream + self.path, data=body or None, method=self.command,
+                headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+            )  # fmt: skip
+            try:
+                with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+                    self._send(answer.status, answer.read(), dict(answer.headers))
+            except urllib.error.HTTPError as exc:
+                self._send(exc.code, exc.read(), dict(exc.headers))
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", headers.get("Content-Type", "application/json"))
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_DELETE = _handle
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep test output clean
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield proxy
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -109,6 +109,70 @@ def test_out_of_order_events_never_move_backwards(
     assert txn.status == "captured" and balance(m) == 500
 
 
+@pytest.mark.parametrize("order", [("failed", "succeeded"), ("succeeded", "failed")])
+def test_failed_and_succeeded_in_either_order_end_captured_once(
+    api: Api, stripe_env: stripe.StripeClient, order: tuple[str, str]
+) -> None:
+    """A first attempt fails (e.g. 3-D Secure abandoned) and a retry on the same
+    PaymentIntent succeeds: Stripe took the money, so we must end captured whichever event
+    arrives first, and each delivered twice still credits once."""
+    m = member(program())
+    txn = Transaction.objects.create(contact=m.contact, amount=500, currency="USD", purpose="wallet_topup",
+                                     purpose_id=m.pk, stripe_payment_intent_id="pi_webhook_order")  # fmt: skip
+    events = {
+        "failed": pi_event("evt_o_fail", "payment_intent.payment_failed", "pi_webhook_order", 500,
+                           txn.pk, last_payment_error={"code": "card_declined",
+                                                       "decline_code": "authentication_required"}),
+        "succeeded": pi_event("evt_o_ok", "payment_intent.succeeded", "pi_webhook_order", 500,
+                              txn.pk),
+    }  # fmt: skip
+    seen = []
+    for kind in (*order, *order):
+        payload, sig = signed(events[kind])
+        r = api.client.post("/api/v1/webhooks/stripe", payload, content_type="application/json",
+                            headers={"Stripe-Signature": sig})  # fmt: skip
+        assert r.status_code == 200
+        txn.refresh_from_db()
+        seen.append(txn.status)
+    first = "failed" if order[0] == "failed" else "captured"
+    assert seen == [first, "captured", "captured", "captured"]
+    assert balance(m) == 500
+    assert WalletTransaction.objects.filter(type="credit_purchased").count() == 1
+    assert StripeEvent.objects.count() == 2
+    assert verify().ok
+
+
+def test_tampered_body_is_400_and_writes_nothing(api: Api, stripe_env: stripe.StripeClient) -> None:
+    """The signature is checked on the raw bytes: a body changed after signing (here, the
+    amount) or merely re-serialised is refused, and nothing is stored or applied."""
+    from tessera.ledger.models import JournalEntry
+
+    m = member(program())
+    txn = Transaction.objects.create(contact=m.contact, amount=500, currency="USD", purpose="wallet_topup",
+                                     purpose_id=m.pk, stripe_payment_intent_id="pi_webhook_4")  # fmt: skip
+    payload, sig = signed(
+        pi_event("evt_t", "payment_intent.succeeded", "pi_webhook_4", 500, txn.pk)
+    )
+    entries = JournalEntry.objects.count()
+    for body in (
+        payload.replace(b'"amount": 500', b'"amount": 50000'),
+        json.dumps(json.loads(payload), separators=(",", ":")).encode(),
+    ):
+        assert body != payload
+        r = api.client.post("/api/v1/webhooks/stripe", body, content_type="application/json",
+                            headers={"Stripe-Signature": sig})  # fmt: skip
+        assert_problem(r, 400, "invalid_signature")
+    txn.refresh_from_db()
+    assert txn.status == "pending" and StripeEvent.objects.count() == 0 and balance(m) == 0
+    assert JournalEntry.objects.count() == entries
+    assert WalletTransaction.objects.filter(type="credit_purchased").count() == 0
+    # The untouched body with the same signature is accepted: the refusals above were
+    # about the bytes, not a broken secret.
+    ok = api.client.post("/api/v1/webhooks/stripe", payload, content_type="application/json",
+                         headers={"Stripe-Signature": sig})  # fmt: skip
+    assert ok.status_code == 200 and StripeEvent.objects.count() == 1
+
+
 def test_bad_signature_is_400_and_writes_nothing(api: Api, stripe_env: stripe.StripeClient) -> None:
     m = member(program())
     txn = Transaction.objects.create(contact=m.contact, amount=500, currency="USD", purpose="wallet_topup",

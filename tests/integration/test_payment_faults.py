@@ -20,7 +20,7 @@ from tessera.ledger.services import verify
 from tessera.loyalty.models import WalletTransaction
 from tests.conftest import Api, assert_problem
 from tests.loyalty_helpers import balance, member, program
-from tests.stripe_support import card, pi_event, signed
+from tests.stripe_support import card, pi_event, signed, stripe_500_proxy
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +161,31 @@ def test_retry_after_an_unknown_outcome_never_charges_twice(
     assert len(stripe_intents_for(stripe_env, txn.pk)) == 1
     reconcile()
     assert balance(m) == 1500 and Transaction.objects.count() == 1
+
+
+def test_500_from_stripe_is_retried_with_one_key_then_reconciled(
+    api: Api, stripe_env: stripe.StripeClient, localstripe_url: str
+) -> None:
+    """A real HTTP 500 on the payment call: the SDK retries it with the same idempotency
+    key (so a real Stripe could never charge twice), then we answer 502 and leave the
+    transaction pending; reconcile finds nothing at Stripe and cancels it."""
+    m = member(program())
+    pm = card(stripe_env)
+
+    def payment_calls(method: str, path: str) -> bool:
+        return method == "POST" and path.startswith("/v1/payment_intents")
+
+    with stripe_500_proxy(localstripe_url, payment_calls) as proxy:
+        set_gateway(StripeGateway(api_base=proxy.url))
+        r = topup(api, m, pm)
+    set_gateway(None)
+    body = assert_problem(r, 502, "payment_gateway_unavailable")
+    txn = Transaction.objects.get()
+    assert body["transaction_id"] == txn.pk
+    keys = {key for _, _, key in proxy.failed}
+    assert len(proxy.failed) == 3 and keys == {f"txn:{txn.pk}:create"}  # 1 try + 2 retries
+    assert txn.status == "pending" and stripe_intents_for(stripe_env, txn.pk) == []
+    assert "pending -> canceled" in reconcile()
+    txn.refresh_from_db()
+    assert txn.status == "canceled" and stripe_intents_for(stripe_env, txn.pk) == []
+    assert balance(m) == 0 and clearing_usd() == 0 and verify().ok

@@ -1,16 +1,29 @@
-"""Repairing what a crash or a lost webhook left pending: ask Stripe and settle."""
+"""Repairing what a crash or a lost webhook left pending: ask Stripe and settle.
+
+Payments left ``pending``/``authorized`` and refunds left ``pending`` are settled through
+the same functions the API and the webhook use (``apply_result``, ``confirm_refund``,
+``fail_refund``), which lock the row and act only on a pending one: whoever gets there
+first posts to the ledger, and a second run changes nothing. Stripe is asked outside any
+database transaction (rule 4)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction as db
 from django.utils import timezone
 
-from tessera.billing.gateways.base import GatewayUnavailable, PaymentResult
+from tessera.billing.gateways.base import (
+    GatewayRejected,
+    GatewayUnavailable,
+    PaymentResult,
+    RefundResult,
+)
 from tessera.billing.gateways.stripe import get_gateway
-from tessera.billing.models import Transaction
+from tessera.billing.models import Refund, Transaction
+from tessera.billing.refunds import fail_refund, record_refund_result, refund_idempotency_key
 from tessera.billing.services import apply_result
 
 OPEN = (Transaction.Status.PENDING, Transaction.Status.AUTHORIZED)
@@ -22,6 +35,11 @@ class ReconcileReport:
     settled: int = 0
     unchanged: int = 0
     unreachable: int = 0
+    refunds_checked: int = 0
+    refunds_succeeded: int = 0
+    refunds_failed: int = 0
+    refunds_unchanged: int = 0
+    refunds_unreachable: int = 0
     lines: list[str] = field(default_factory=list)
 
 
@@ -60,4 +78,70 @@ def reconcile(
             report.lines.append(f"{txn.pk}: {txn.status} -> {locked.status}")
         else:
             report.unchanged += 1
+    _reconcile_refunds(report, gateway, since=now - since, until=now - min_age)
     return report
+
+
+def _reconcile_refunds(
+    report: ReconcileReport, gateway: Any, *, since: datetime, until: datetime
+) -> None:
+    """Refunds left pending: our commit happened but Stripe's answer was lost (timeout,
+    crash) or the ``charge.refund.updated`` webhook never came."""
+    pending = Refund.objects.filter(
+        status=Refund.Status.PENDING, created_at__gte=since, created_at__lte=until
+    ).values_list("pk", flat=True)
+    for refund_id in list(pending):
+        report.refunds_checked += 1
+        refund = Refund.objects.select_related("transaction").get(pk=refund_id)
+        try:
+            result = _ask_stripe(gateway, refund)
+        except GatewayUnavailable as exc:
+            report.refunds_unreachable += 1
+            report.lines.append(f"{refund.pk}: Stripe unreachable ({exc})")
+            continue
+        except GatewayRejected as exc:
+            # Stripe does not know the id we saved, or would not list the payment's
+            # refunds: money may have moved, so a person must look. Leave it pending.
+            report.refunds_unchanged += 1
+            report.lines.append(f"{refund.pk}: Stripe refused ({exc}); left pending")
+            continue
+        except _CreateRefused as exc:
+            # No refund of ours exists at Stripe and it will not make one: nothing was
+            # paid out, so release the reservation like the API does.
+            changed = fail_refund(refund.pk, str(exc))
+        else:
+            changed = record_refund_result(refund.pk, result)
+        if not changed:
+            report.refunds_unchanged += 1
+            continue
+        refund.refresh_from_db()
+        if refund.status == Refund.Status.SUCCEEDED:
+            report.refunds_succeeded += 1
+        else:
+            report.refunds_failed += 1
+        report.lines.append(f"{refund.pk}: pending -> {refund.status}")
+
+
+class _CreateRefused(Exception):
+    pass
+
+
+def _ask_stripe(gateway: Any, refund: Refund) -> RefundResult:
+    if refund.stripe_refund_id:
+        return gateway.retrieve_refund(refund.stripe_refund_id)
+    pi_id = refund.transaction.stripe_payment_intent_id
+    found = gateway.find_refund(pi_id, refund.pk)
+    if found is not None:
+        return found
+    # Stripe never got the request. The refund was promised (the API answered `pending`)
+    # and what it paid for was already taken back, so finish it: the same request under
+    # the same key, so that a racing original can still refund only once.
+    try:
+        return gateway.refund(
+            pi_id,
+            refund.amount,
+            idempotency_key=refund_idempotency_key(refund.pk),
+            metadata={"tessera_refund": refund.pk},
+        )
+    except GatewayRejected as exc:
+        raise _CreateRefused(str(exc)) from exc

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import transaction as db
 from django.db.models import F
 
-from tessera.billing.gateways.base import GatewayUnavailable
+from tessera.billing.gateways.base import GatewayUnavailable, RefundResult
 from tessera.billing.gateways.stripe import get_gateway
 from tessera.billing.models import Refund, Transaction
 from tessera.billing.services import cash_accounts
@@ -52,25 +52,46 @@ def refund_transaction(txn_id: str, *, amount: int | None = None, reason: str = 
         settle_refund(txn, refund)
     try:
         result = get_gateway().refund(
-            txn.stripe_payment_intent_id, amount, idempotency_key=f"refund:{refund.pk}"
+            txn.stripe_payment_intent_id,
+            amount,
+            idempotency_key=refund_idempotency_key(refund.pk),
+            metadata={"tessera_refund": refund.pk},
         )
     except GatewayUnavailable:
         return refund  # stays pending; the webhook or the reconciler finishes it
     except Exception as exc:
         fail_refund(refund.pk, str(exc)[:255])
         raise
-    with db.atomic():
-        Refund.objects.filter(pk=refund.pk).update(stripe_refund_id=result.refund_id)
-        if result.status == "succeeded":
-            confirm_refund(refund.pk)
-        elif result.status == "failed":
-            fail_refund(refund.pk, "declined by Stripe")
+    record_refund_result(refund.pk, result)
     refund.refresh_from_db()
     return refund
 
 
-def confirm_refund(refund_id: str) -> None:
-    """Mark a refund paid out and book it, once (a webhook may get here too)."""
+def refund_idempotency_key(refund_id: str) -> str:
+    """One key per refund of ours: the API call and the reconciler's repeat of it must be
+    the same request to Stripe."""
+    return f"refund:{refund_id}"
+
+
+def record_refund_result(refund_id: str, result: RefundResult) -> bool:
+    """Record what Stripe says about one of our refunds: its id, and, once it is final,
+    confirm or fail it. Returns whether the refund left ``pending`` just now. Stripe's
+    ``pending`` and ``requires_action`` leave it pending for the webhook or reconciler."""
+    with db.atomic():
+        # Only fill a missing id: a retry or a late answer never rewrites it.
+        Refund.objects.filter(pk=refund_id, stripe_refund_id__isnull=True).update(
+            stripe_refund_id=result.refund_id
+        )
+        if result.status == "succeeded":
+            return confirm_refund(refund_id)
+        if result.status in ("failed", "canceled"):
+            return fail_refund(refund_id, result.failure_reason or f"{result.status} at Stripe")
+    return False
+
+
+def confirm_refund(refund_id: str) -> bool:
+    """Mark a refund paid out and book it, once (a webhook or the reconciler may get here
+    too); returns False if it was no longer pending."""
     with db.atomic():
         refund = (
             Refund.objects.select_for_update()
@@ -78,7 +99,7 @@ def confirm_refund(refund_id: str) -> None:
             .get(pk=refund_id)
         )
         if refund.status != Refund.Status.PENDING:
-            return
+            return False
         refund.status = Refund.Status.SUCCEEDED
         refund.save(update_fields=["status", "updated_at"])
         txn = refund.transaction
@@ -92,14 +113,16 @@ def confirm_refund(refund_id: str) -> None:
         )
         money = Money(refund.amount, txn.currency).format(settings.TESSERA_LOCALE)
         record_timeline(txn.contact, kind="refund", obj=refund, summary=f"Refund {money}")
+    return True
 
 
-def fail_refund(refund_id: str, why: str) -> None:
-    """Stripe refused: give the reservation back (and what the owner reversed)."""
+def fail_refund(refund_id: str, why: str) -> bool:
+    """Stripe refused: give the reservation back (and what the owner reversed), once;
+    returns False if it was no longer pending."""
     with db.atomic():
         refund = Refund.objects.select_for_update().get(pk=refund_id)
         if refund.status != Refund.Status.PENDING:
-            return
+            return False
         refund.status = Refund.Status.FAILED
         refund.failure_reason = why[:255]
         refund.save(update_fields=["status", "failure_reason", "updated_at"])
@@ -107,3 +130,4 @@ def fail_refund(refund_id: str, why: str) -> None:
             refunded_amount=F("refunded_amount") - refund.amount
         )
         settle_refund(refund.transaction, refund)
+    return True

@@ -27,8 +27,11 @@ from tessera.ledger.models import LedgerAccount
 from tessera.ledger.services import Leg, get_or_create_account, post
 
 S = Transaction.Status
-# Forward-only: an older event never moves a transaction back.
-RANK = {S.PENDING: 0, S.AUTHORIZED: 1, S.CAPTURED: 2, S.FAILED: 2, S.CANCELED: 2}
+# Forward-only: an older event never moves a transaction back. A failed attempt is not
+# final at Stripe (the PaymentIntent returns to `requires_payment_method` and the customer
+# may retry, e.g. after 3-D Secure), so a later authorisation or capture still wins over
+# it; captured and canceled are final and equal, neither overwrites the other.
+RANK = {S.PENDING: 0, S.FAILED: 1, S.AUTHORIZED: 2, S.CAPTURED: 3, S.CANCELED: 3}
 GATEWAY_STATUS = {
     "succeeded": S.CAPTURED,
     "requires_capture": S.AUTHORIZED,

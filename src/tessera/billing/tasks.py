@@ -7,4 +7,6 @@ from tessera.billing.reconcile import reconcile
 
 @task()
 def reconcile_task() -> int:
-    return reconcile().settled
+    """How many payments and refunds it settled."""
+    report = reconcile()
+    return report.settled + report.refunds_succeeded + report.refunds_failed

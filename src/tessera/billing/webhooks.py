@@ -11,7 +11,7 @@ from django.db import IntegrityError
 from django.db import transaction as db
 from django.utils import timezone
 
-from tessera.billing.gateways.base import PaymentResult
+from tessera.billing.gateways.base import PaymentResult, RefundResult
 from tessera.billing.models import Refund, StripeEvent, Transaction
 from tessera.billing.services import apply_result
 from tessera.core.errors import ProblemError
@@ -86,17 +86,28 @@ def _transaction_for(pi_id: str | None, metadata: dict[str, Any]) -> Transaction
 
 def _apply_refunds(obj: dict[str, Any]) -> None:
     """A refund object, or a charge listing its refunds: settle each one we know."""
-    from tessera.billing.refunds import confirm_refund, fail_refund
+    from tessera.billing.refunds import record_refund_result
 
     refunds = [obj] if obj.get("object") == "refund" else (obj.get("refunds") or {}).get("data", [])
     for data in refunds:
-        refund = Refund.objects.filter(stripe_refund_id=data.get("id")).first()
+        if not data.get("id"):
+            continue
+        refund = Refund.objects.filter(stripe_refund_id=data["id"]).first()
+        if refund is None:
+            # We lost Stripe's answer before saving its id; our metadata still names it.
+            ours = (data.get("metadata") or {}).get("tessera_refund")
+            refund = Refund.objects.filter(pk=ours, stripe_refund_id__isnull=True).first()
         if refund is None:
             continue
-        if data.get("status") == "succeeded":
-            confirm_refund(refund.pk)
-        elif data.get("status") in ("failed", "canceled"):
-            fail_refund(refund.pk, str(data.get("failure_reason") or data.get("status")))
+        record_refund_result(
+            refund.pk,
+            RefundResult(
+                refund_id=data["id"],
+                status=str(data.get("status") or ""),
+                amount=int(data.get("amount") or 0),
+                failure_reason=str(data.get("failure_reason") or ""),
+            ),
+        )
 
 
 def _apply_dispute(obj: dict[str, Any]) -> None:

@@ -11,6 +11,11 @@ class GatewayUnavailable(Exception):
     """The gateway could not be reached (after retries); the outcome is unknown."""
 
 
+class GatewayRejected(Exception):
+    """The gateway answered and refused the request itself (a 4xx other than a card
+    decline): the same request again would be refused again."""
+
+
 class CardRejected(Exception):
     """The card cannot be used (declined when attached, or no such payment method)."""
 
@@ -45,8 +50,10 @@ class PaymentResult:
 @dataclass(frozen=True)
 class RefundResult:
     refund_id: str
+    # pending | requires_action | succeeded | failed | canceled
     status: str
     amount: int
+    failure_reason: str = ""
 
 
 class Gateway(Protocol):
@@ -71,7 +78,16 @@ class Gateway(Protocol):
     def cancel(self, payment_intent_id: str, *, idempotency_key: str) -> PaymentResult: ...
 
     def refund(
-        self, payment_intent_id: str, amount: int, *, idempotency_key: str
+        self,
+        payment_intent_id: str,
+        amount: int,
+        *,
+        idempotency_key: str,
+        metadata: dict[str, str] | None = None,
     ) -> RefundResult: ...
+
+    def retrieve_refund(self, refund_id: str) -> RefundResult: ...
+
+    def find_refund(self, payment_intent_id: str, refund_id: str) -> RefundResult | None: ...
 
     def retrieve(self, payment_intent_id: str) -> PaymentResult: ...

@@ -10,6 +10,7 @@ from django.conf import settings
 from tessera.billing.gateways.base import (
     CardDetails,
     CardRejected,
+    GatewayRejected,
     GatewayUnavailable,
     PaymentResult,
     RefundResult,
@@ -37,6 +38,16 @@ def _result(obj: Any) -> PaymentResult:
         client_secret=pi.get("client_secret"),
         failure_code=str(error.get("decline_code") or error.get("code") or ""),
         failure_message=str(error.get("message") or ""),
+    )
+
+
+def _refund_result(obj: Any) -> RefundResult:
+    refund = _plain(obj)
+    return RefundResult(
+        refund_id=refund["id"],
+        status=str(refund["status"]),
+        amount=int(refund.get("amount") or 0),
+        failure_reason=str(refund.get("failure_reason") or ""),
     )
 
 
@@ -146,17 +157,54 @@ class StripeGateway:
         return _result(self._call(self.client.v1.payment_intents.cancel, payment_intent_id,
                                   options={"idempotency_key": idempotency_key}))  # fmt: skip
 
-    def refund(self, payment_intent_id: str, amount: int, *, idempotency_key: str) -> RefundResult:
-        refund = _plain(
-            self._call(
+    def refund(
+        self,
+        payment_intent_id: str,
+        amount: int,
+        *,
+        idempotency_key: str,
+        metadata: dict[str, str] | None = None,
+    ) -> RefundResult:
+        params: dict[str, Any] = {"payment_intent": payment_intent_id, "amount": amount}
+        if metadata:
+            # Lets find_refund() recognise the refund if we never learn its id.
+            params["metadata"] = metadata
+        try:
+            refund = self._call(
                 self.client.v1.refunds.create,
-                params={"payment_intent": payment_intent_id, "amount": amount},
+                params=params,
                 options={"idempotency_key": idempotency_key},
             )
-        )
-        return RefundResult(
-            refund_id=refund["id"], status=refund["status"], amount=int(refund["amount"])
-        )
+        except stripe.InvalidRequestError as exc:
+            raise GatewayRejected(str(exc.user_message or exc)) from exc
+        return _refund_result(refund)
+
+    def retrieve_refund(self, refund_id: str) -> RefundResult:
+        try:
+            return _refund_result(self._call(self.client.v1.refunds.retrieve, refund_id))
+        except stripe.InvalidRequestError as exc:
+            raise GatewayRejected(str(exc.user_message or exc)) from exc
+
+    def find_refund(self, payment_intent_id: str, refund_id: str) -> RefundResult | None:
+        """The Stripe refund made for our refund ``refund_id`` when we never saved its id,
+        recognised by our metadata among the payment's refunds (Stripe has no refund
+        search). Looking first, rather than only repeating the create with the same key,
+        also holds after Stripe forgets idempotency keys (24 hours)."""
+        try:
+            listing = self._call(
+                self.client.v1.refunds.list,
+                params={"payment_intent": payment_intent_id, "limit": 100},
+            )
+            for item in listing.auto_paging_iter():
+                refund = _plain(item)
+                if (refund.get("metadata") or {}).get("tessera_refund") == refund_id:
+                    return _refund_result(refund)
+        except stripe.InvalidRequestError as exc:
+            raise GatewayRejected(str(exc.user_message or exc)) from exc
+        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+            # Later pages are fetched while iterating, outside _call().
+            raise GatewayUnavailable(str(exc)) from exc
+        return None
 
     def find_by_transaction(self, transaction_id: str) -> PaymentResult | None:
         """The PaymentIntent we created for a transaction whose Stripe id we never saved

@@ -19,7 +19,10 @@ def parse_age(text: str) -> timedelta:
 
 
 class Command(BaseCommand):
-    help = "Settle every Stripe-backed transaction left pending by a crash or a lost webhook."
+    help = (
+        "Settle every Stripe-backed transaction and refund left pending by a crash or a lost "
+        "webhook."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--since", default="24h", help="how far back to look (default 24h)")
@@ -32,4 +35,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Checked {report.checked}: {report.settled} settled, {report.unchanged} unchanged, "
             f"{report.unreachable} not reachable."
+        )
+        self.stdout.write(
+            f"Refunds checked {report.refunds_checked}: {report.refunds_succeeded} succeeded, "
+            f"{report.refunds_failed} failed, {report.refunds_unchanged} unchanged, "
+            f"{report.refunds_unreachable} not reachable."
         )
