@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tessera.crm import services
-from tessera.crm.matching import rules
+from tessera.crm.matching import engine, rules
 from tessera.crm.matching.models import MatchingRule, MatchKey
 from tessera.crm.matching.services import update_rule
 from tessera.crm.models import Contact, TimelineEntry
@@ -135,3 +135,17 @@ def test_large_file_streams_in_chunks(tmp_path: Path) -> None:
     summary = import_contacts(path, chunk_rows=250)
     assert (summary.created, summary.total) == (1200, 1200)
     assert Contact.objects.count() == 1200
+
+
+def test_imported_contacts_are_whole_records(tmp_path: Path) -> None:
+    """Rows written by COPY / executemany read back like rows saved through the ORM:
+    timestamps set, dates and JSON typed, match keys the same as a normal save's."""
+    path = write(tmp_path, [ROWS[1], ROWS[7]])
+    run(path)
+    katherine = Contact.objects.get(email="kj@nasa.gov")
+    assert katherine.created_at is not None and katherine.updated_at is not None
+    assert str(katherine.birthdate) == "1918-08-26"
+    entry = TimelineEntry.objects.get(contact=katherine, kind="contact_created")
+    assert entry.data == {} and entry.occurred_at is not None
+    stored = set(MatchKey.objects.filter(object_id=katherine.pk).values_list("key", flat=True))
+    assert stored and stored == engine.keys_for("contact", katherine)

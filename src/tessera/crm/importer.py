@@ -31,6 +31,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from tessera.core.bulk import insert_objects
 from tessera.crm.matching import engine
 from tessera.crm.matching.keys import lookup_keys, record_keys, same_keys
 from tessera.crm.matching.rules import active_rules
@@ -249,7 +250,7 @@ def _write_chunk(results: list[tuple[RowResult, Contact | None]], matcher: Chunk
     new = [c for _, c in results if c is not None]
     if not new:
         return
-    Contact.objects.bulk_create(new)
+    insert_objects(new)
     if matcher.rekey_after_save:
         rules = matcher.rules["contact"]
         keys = {c.pk: record_keys(rules, engine.record_values(c)) for c in new}
@@ -257,17 +258,19 @@ def _write_chunk(results: list[tuple[RowResult, Contact | None]], matcher: Chunk
         keys = {c.pk: matcher.created_keys[c.pk] for c in new}
     engine.store_keys("contact", keys)
     now = timezone.now()
-    TimelineEntry.objects.bulk_create(
-        TimelineEntry(
-            contact=c,
-            kind="contact_created",
-            object_type="contact",
-            object_id=c.pk,
-            summary="Contact created (CSV import)",
-            data={},
-            occurred_at=now,
-        )
-        for c in new
+    insert_objects(
+        [
+            TimelineEntry(
+                contact=c,
+                kind="contact_created",
+                object_type="contact",
+                object_id=c.pk,
+                summary="Contact created (CSV import)",
+                data={},
+                occurred_at=now,
+            )
+            for c in new
+        ]
     )
 
 

@@ -18,6 +18,7 @@ from django.apps import apps
 from django.db import connection
 from django.db.models import Model
 
+from tessera.core.bulk import insert_rows
 from tessera.crm.matching import logic
 from tessera.crm.matching.comparators import METHODS
 from tessera.crm.matching.keys import query_keys, record_keys, same_keys, swapped
@@ -346,28 +347,10 @@ def load_records(target: str, ids: Iterable[str]) -> dict[str, Model]:
 
 
 def store_keys(object_type: str, keys_by_id: Mapping[str, Iterable[str]]) -> int:
-    """Insert the match keys of many new records; returns how many rows were written.
-
-    COPY on PostgreSQL and one prepared INSERT run for every row on SQLite: for keys,
-    which are most of what an import writes, ``bulk_create`` spends several times longer
-    building SQL than the database spends storing the rows."""
-    rows = [(object_type, k, str(i)) for i, keys in keys_by_id.items() for k in sorted(keys)]
-    if not rows:
-        return 0
-    table, type_col, key_col, id_col = _key_table()
-    columns = f"{type_col}, {key_col}, {id_col}"
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            raw = cursor.cursor  # psycopg's own cursor, for COPY
-            with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-    elif connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            sql = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s)"  # noqa: S608 (names only)
-            cursor.executemany(sql, rows)
-    else:  # pragma: no cover
-        MatchKey.objects.bulk_create(
-            MatchKey(object_type=t, key=k, object_id=i) for t, k, i in rows
-        )
-    return len(rows)
+    """Insert the match keys of many new records; returns how many rows were written."""
+    fields = {f.name: str(f.column) for f in MatchKey._meta.concrete_fields}
+    return insert_rows(
+        MatchKey._meta.db_table,
+        [fields["object_type"], fields["key"], fields["object_id"]],
+        ((object_type, k, str(i)) for i, keys in keys_by_id.items() for k in sorted(keys)),
+    )

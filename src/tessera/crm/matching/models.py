@@ -64,7 +64,8 @@ class MatchKey(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["object_type", "key"], name="matchkey_lookup_idx"),
+            # Covering: a lookup reads the ids from the index alone, never the table.
+            models.Index(fields=["object_type", "key", "object_id"], name="matchkey_lookup_idx"),
             models.Index(fields=["object_type", "object_id"], name="matchkey_owner_idx"),
         ]
 
