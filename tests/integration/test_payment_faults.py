@@ -4,6 +4,7 @@ money at Stripe equals money in our ledger, and nothing is charged twice."""
 from __future__ import annotations
 
 import json
+import time
 from io import StringIO
 from typing import Any
 
@@ -13,14 +14,14 @@ from django.core.management import call_command
 
 from tessera.billing import services as billing_services
 from tessera.billing.gateways.base import GatewayUnavailable
-from tessera.billing.gateways.stripe import StripeGateway, get_gateway, set_gateway
+from tessera.billing.gateways.stripe import StripeGateway, set_gateway
 from tessera.billing.models import Transaction
 from tessera.ledger.models import LedgerAccount
 from tessera.ledger.services import verify
 from tessera.loyalty.models import WalletTransaction
 from tests.conftest import Api, assert_problem
 from tests.loyalty_helpers import balance, member, program
-from tests.stripe_support import card, pi_event, signed, stripe_500_proxy
+from tests.stripe_support import card, signed, stripe_500_proxy
 
 pytestmark = pytest.mark.django_db
 
@@ -128,15 +129,27 @@ def test_3d_secure_waits_for_the_webhook(api: Api, stripe_env: stripe.StripeClie
     assert body["wallet_transaction"] is None and balance(m) == 0
     txn = Transaction.objects.get(pk=body["transaction_id"])
     assert txn.status == "pending"
-    # The customer completes 3-D Secure; Stripe tells us by webhook.
-    payload, sig = signed(
-        pi_event("evt_3ds", "payment_intent.succeeded", txn.stripe_payment_intent_id, 900, txn.pk)
+    assert "0 settled" in reconcile()  # Stripe waits for the customer too
+    txn.refresh_from_db()
+    assert txn.status == "pending"
+    # The customer completes 3-D Secure at Stripe (what Stripe.js does with the client
+    # secret); Stripe then tells us by webhook, with the PaymentIntent as it now is.
+    stripe_env.raw_request(
+        "post",
+        f"/v1/payment_intents/{txn.stripe_payment_intent_id}/_authenticate",  # localstripe's
+        client_secret=body["client_secret"],
+        success="true",
     )
+    pi = stripe_env.v1.payment_intents.retrieve(txn.stripe_payment_intent_id)
+    assert pi.status == "succeeded"
+    event = {"id": "evt_3ds", "object": "event", "type": "payment_intent.succeeded",
+             "created": int(time.time()), "data": {"object": pi.to_dict()}}  # fmt: skip
+    payload, sig = signed(event)
     assert api.client.post("/api/v1/webhooks/stripe", payload, content_type="application/json",
                            headers={"Stripe-Signature": sig}).status_code == 200  # fmt: skip
     txn.refresh_from_db()
-    assert txn.status == "captured" and balance(m) == 900
-    assert get_gateway() is not None
+    assert txn.status == "captured" and balance(m) == 900 and clearing_usd() == 900
+    assert verify().ok
 
 
 def test_retry_after_an_unknown_outcome_never_charges_twice(

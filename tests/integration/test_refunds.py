@@ -145,3 +145,31 @@ def test_authorise_now_capture_later(stripe_env: stripe.StripeClient) -> None:
     assert cancel_transaction(other.pk).status == "canceled"
     assert clearing() == 1200
     assert verify().ok
+
+
+def test_capture_and_cancel_over_the_api(admin_api: Api, stripe_env: stripe.StripeClient) -> None:
+    from tessera.billing.services import charge_card
+    from tessera.billing.settlement import register_settler
+
+    register_settler("test_hold_api", lambda t: None)
+    m = member(program())
+    held = [
+        charge_card(contact=m.contact, amount=amount, currency="USD", payment_method_id=card(stripe_env),
+                    purpose="test_hold_api", purpose_id=str(amount), capture=False)[0]
+        for amount in (900, 400)
+    ]  # fmt: skip
+    r = admin_api.post(f"/transactions/{held[0].pk}/capture", {})
+    assert r.status_code == 200, r.content
+    assert json.loads(r.content)["status"] == "captured" and clearing() == 900
+    again = admin_api.post(f"/transactions/{held[0].pk}/capture", {})
+    assert again.status_code == 200 and clearing() == 900  # idempotent: nothing more moves
+    assert_problem(admin_api.post(f"/transactions/{held[0].pk}/cancel", {}), 409, "conflict")
+    r = admin_api.post(f"/transactions/{held[1].pk}/cancel", {})
+    assert r.status_code == 200 and json.loads(r.content)["status"] == "canceled"
+    assert_problem(admin_api.post(f"/transactions/{held[1].pk}/capture", {}), 409, "conflict")
+    assert_problem(
+        admin_api.post("/transactions/txn_01J0000000000000000000000/capture", {}), 404, "not_found"
+    )
+    pi = stripe_env.v1.payment_intents.retrieve(held[1].stripe_payment_intent_id)
+    assert pi.status == "canceled" and clearing() == 900
+    assert verify().ok
