@@ -54,10 +54,13 @@ def test_declined_card_credits_nothing(api: Api, stripe_env: stripe.StripeClient
         api.post(f"/members/{m.pk}/credit-purchases", {"amount": 1000, "currency": "USD", "payment_method_id": pm}),
         402, "payment_declined",
     )  # fmt: skip
-    assert body["decline_code"]
+    # localstripe answers this card with Stripe's error code only (no decline_code).
+    assert body["decline_code"] == "card_declined"
     assert balance(m) == 0
     assert WalletTransaction.objects.filter(type="credit_purchased").count() == 0
-    assert Transaction.objects.get().status == "failed"
+    txn = Transaction.objects.get()
+    assert txn.status == "failed" and txn.failure_code == "card_declined"
+    assert body["transaction_id"] == txn.pk
 
 
 def test_wrong_currency_and_unknown_method(api: Api, stripe_env: stripe.StripeClient) -> None:
