@@ -76,21 +76,53 @@ def test_wallet_covering_37_orders_pays_exactly_37() -> None:
 
 
 def test_stock_of_37_sells_exactly_37() -> None:
+    """Many members at once, each wallet rich enough: only the stock can refuse, so no
+    wallet lock serialises these orders."""
     prog = program(low_balance_threshold=0)
     mug = product(prog, 1, stock=37)
-    m = member(prog, points=10_000)
-    results = hammer(
-        REQUESTS,
-        lambda api: api.post(
-            f"/members/{m.pk}/orders", {"lines": [{"product_id": mug.pk, "quantity": 1}]}
-        ),
-    )
+    buyers = [member(prog, points=10_000) for _ in range(THREADS)]
+    turn = iter(range(REQUESTS))
+    pick = threading.Lock()
+
+    def order(api: Api) -> Any:
+        with pick:
+            buyer = buyers[next(turn) % len(buyers)]
+        return api.post(
+            f"/members/{buyer.pk}/orders", {"lines": [{"product_id": mug.pk, "quantity": 1}]}
+        )
+
+    results = hammer(REQUESTS, order)
     statuses = Counter(status for status, _ in results)
     assert statuses == {201: 37, 409: REQUESTS - 37}
-    assert all(body["code"] == "sold_out" for status, body in results if status == 409)
+    refusals = [body for status, body in results if status == 409]
+    assert all(b["code"] == "sold_out" and b["available"] == 0 for b in refusals)
     mug.refresh_from_db()
     assert mug.stock == 0
-    assert balance(m) == 10_000 - 37
+    assert sum(10_000 - balance(b) for b in buyers) == 37
+    assert Order.objects.filter(status="placed").count() == 37
+    assert verify().ok
+
+
+def test_orders_of_many_members_for_an_unlimited_product_all_succeed() -> None:
+    """The shared product and redemption account are never a reason to fail."""
+    prog = program(low_balance_threshold=0)
+    sticker = product(prog, 3)
+    buyers = [member(prog, points=300) for _ in range(THREADS)]
+    turn = iter(range(REQUESTS))
+    pick = threading.Lock()
+
+    def order(api: Api) -> Any:
+        with pick:
+            buyer = buyers[next(turn) % len(buyers)]
+        return api.post(
+            f"/members/{buyer.pk}/orders", {"lines": [{"product_id": sticker.pk, "quantity": 1}]}
+        )
+
+    results = hammer(REQUESTS, order)
+    assert Counter(status for status, _ in results) == {201: REQUESTS}
+    assert sum(300 - balance(b) for b in buyers) == 3 * REQUESTS
+    prog.redemption_account.refresh_from_db()
+    assert prog.redemption_account.balance == 3 * REQUESTS
     assert verify().ok
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
 from tessera.core.errors import ProblemError
@@ -85,36 +86,107 @@ def post(
     # the hottest path we have, and a refusal (raised before any write) leaves that
     # transaction usable.
     with _transaction():
-        locked = {
-            a.pk: a
-            for a in LedgerAccount.objects.select_for_update().filter(pk__in=amounts).order_by("pk")
-        }
+        # Only accounts that may not go negative are locked and checked. The others (a
+        # program's redemption account, Stripe clearing) are shared by every member: they
+        # need no check, so they are moved by an atomic increment at the end, which holds
+        # their row lock for the rest of the transaction only, not for all of it. Lock
+        # order is the same everywhere: checked accounts by primary key, then shared ones
+        # by primary key.
+        checked = sorted(pk for pk in amounts if not by_id[pk].allow_negative)
+        locked = (
+            {
+                a.pk: a.balance
+                for a in LedgerAccount.objects.select_for_update()
+                .filter(pk__in=checked)
+                .order_by("pk")
+                .only("id", "balance")
+            }
+            if checked
+            else {}
+        )
         # Checked under the locks: a concurrent post of this reference (same accounts) has
         # either committed, and we return it, or waits behind us.
         existing = JournalEntry.objects.filter(reference=reference).first()
         if existing is not None:
             return existing, {}
         balances: dict[str, int] = {}
-        for pk, delta in amounts.items():
-            account = locked[pk]
-            new = account.balance + delta
-            if new < 0 and not account.allow_negative:
-                raise InsufficientFunds(account, account.balance, -delta)
+        for pk in checked:
+            new = locked[pk] + amounts[pk]
+            if new < 0:
+                raise InsufficientFunds(by_id[pk], locked[pk], -amounts[pk])
             balances[pk] = new
         # The unique reference still guards a reuse with other accounts: that raises.
-        entry = JournalEntry.objects.create(
-            kind=kind, reference=reference, memo=memo[:255],
-            object_type=object_type, object_id=object_id,
-        )  # fmt: skip
+        fields = {"kind": kind, "reference": reference, "memo": memo[:255],
+                  "object_type": object_type, "object_id": object_id}  # fmt: skip
+        if checked:
+            entry = JournalEntry.objects.create(**fields)
+        else:
+            # No lock serialises two posts of this reference between shared accounts
+            # only: the second waits on the unique index, then returns the first's entry.
+            try:
+                with transaction.atomic():
+                    entry = JournalEntry.objects.create(**fields)
+            except IntegrityError:
+                return JournalEntry.objects.get(reference=reference), {}
         Posting.objects.bulk_create(
             Posting(entry=entry, account_id=pk, amount=delta)
             for pk, delta in sorted(amounts.items())
             if delta != 0
         )
+        for pk in checked:
+            LedgerAccount.objects.filter(pk=pk).update(balance=balances[pk])
+        shared = sorted(pk for pk in amounts if by_id[pk].allow_negative)
+        if (pending := _pending_shared.get()) is not None:
+            for pk in shared:
+                pending[pk] += amounts[pk]
+        else:
+            balances.update(_increment(shared, amounts))
         for pk, new in balances.items():
-            LedgerAccount.objects.filter(pk=pk).update(balance=new)
             by_id[pk].balance = new
         return entry, balances
+
+
+_pending_shared: ContextVar[defaultdict[str, int] | None] = ContextVar(
+    "tessera_ledger_pending_shared", default=None
+)
+
+
+@contextmanager
+def shared_accounts_last() -> Iterator[None]:
+    """Move the balances of shared accounts (those that may go negative: a program's
+    redemption account, Stripe clearing) once, when the block ends, instead of in each
+    ``post``.
+
+    Every order of every member moves the same redemption account, and its row lock is
+    held from the update to the commit. A service that does more work after posting (an
+    order writes its lines and timeline afterwards) wraps its transaction's body in this
+    block, so that the lock is held for the last statement only. Must run inside the
+    transaction it belongs to; ``post`` then returns no balances for shared accounts."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("shared_accounts_last() belongs inside transaction.atomic()")
+    pending: defaultdict[str, int] = defaultdict(int)
+    token = _pending_shared.set(pending)
+    try:
+        yield
+    finally:
+        _pending_shared.reset(token)
+    _increment(sorted(pk for pk, delta in pending.items() if delta), pending)
+
+
+def _increment(pks: list[str], amounts: Mapping[str, int]) -> dict[str, int]:
+    """Add to the balances of these accounts, one statement each in the given (primary
+    key) order, so that their row locks are always taken in that order; returns their new
+    balances."""
+    qn = connection.ops.quote_name
+    table, pk_col = qn(LedgerAccount._meta.db_table), qn(str(LedgerAccount._meta.pk.column))
+    # Names only in the text; every value is a parameter.
+    sql = f"UPDATE {table} SET balance = balance + %s WHERE {pk_col} = %s RETURNING balance"  # noqa: S608
+    out: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        for pk in pks:
+            cursor.execute(sql, [amounts[pk], pk])
+            out[pk] = int(cursor.fetchone()[0])
+    return out
 
 
 @dataclass

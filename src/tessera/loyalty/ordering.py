@@ -14,7 +14,7 @@ from tessera.core.errors import Conflict, NotFound, ProblemError, ValidationFail
 from tessera.core.ids import new_id
 from tessera.core.lookup import get_by_id
 from tessera.crm.services import record_timeline
-from tessera.ledger.services import InsufficientFunds
+from tessera.ledger.services import InsufficientFunds, shared_accounts_last
 from tessera.loyalty import alerts
 from tessera.loyalty.models import Member, Order, OrderLine, Product, WalletTransaction
 from tessera.loyalty.programs import get_member, get_program
@@ -75,19 +75,19 @@ def _wanted(member: Member, lines: Sequence[Mapping[str, Any]]) -> dict[str, int
 def place_order(member_id: str, lines: Sequence[Mapping[str, Any]]) -> Order:
     """Pay an order from the wallet, all or nothing.
 
-    In one transaction: lock the stocked products (primary-key order, always before the
-    wallet, so two orders never deadlock), check stock, debit the wallet through the
-    ledger (which locks it and refuses a negative balance), decrement stock, write the
-    order. If the wallet does not cover it, nothing of that is kept: only the refusal
-    record and the admin's email, and the caller gets 402."""
+    In one transaction: take the stock of stocked products (a conditional decrement each,
+    in primary-key order, before the wallet, so two orders never deadlock), debit the
+    wallet through the ledger (which locks it and refuses a negative balance), write the
+    order. Products without stock are only read: locking them would make every order of
+    every member wait for the one before. If the wallet does not cover the order, nothing
+    of that is kept: only the refusal record and the admin's email, and the caller gets
+    402."""
     member = get_member(member_id)
     wanted = _wanted(member, lines)
     try:
-        with transaction.atomic():
-            products = {
-                p.pk: p
-                for p in Product.objects.select_for_update().filter(pk__in=wanted).order_by("pk")
-            }
+        # The shared redemption account moves last, so its lock is held only to the commit.
+        with transaction.atomic(), shared_accounts_last():
+            products = {p.pk: p for p in Product.objects.filter(pk__in=wanted)}
             for product_id in wanted:
                 product = products.get(product_id)
                 if product is None or product.program_id != member.program_id:
@@ -97,12 +97,8 @@ def place_order(member_id: str, lines: Sequence[Mapping[str, Any]]) -> Order:
                     )
                 if not product.active:
                     raise ValidationFailed.field("lines", f"{product.name} is not on sale")
-                if product.stock is not None and product.stock < wanted[product_id]:
-                    raise SoldOut(
-                        f"{product.name}: {product.stock} left, {wanted[product_id]} wanted.",
-                        product_id=product_id,
-                        available=product.stock,
-                    )
+            for product_id in sorted(p for p in wanted if products[p].stock is not None):
+                _take_stock(products[product_id], wanted[product_id])
             total = sum(products[p].price_points * q for p, q in wanted.items())
             order = Order(
                 id=new_id("ord"), member=member, status=Order.Status.PLACED, total_points=total
@@ -118,9 +114,6 @@ def place_order(member_id: str, lines: Sequence[Mapping[str, Any]]) -> Order:
                 detail={"lines": [{"product_id": p, "name": products[p].name, "quantity": q}
                                   for p, q in sorted(wanted.items())]},
             )  # fmt: skip
-            for product_id, quantity in wanted.items():
-                if products[product_id].stock is not None:
-                    Product.objects.filter(pk=product_id).update(stock=F("stock") - quantity)
             order.wallet_transaction = wtx
             order.save(force_insert=True)
             OrderLine.objects.bulk_create(
@@ -135,6 +128,22 @@ def place_order(member_id: str, lines: Sequence[Mapping[str, Any]]) -> Order:
             return order
     except InsufficientFunds as exc:
         raise _refuse(member, wanted, exc) from exc
+
+
+def _take_stock(product: Product, quantity: int) -> None:
+    """Decrement the stock if it covers ``quantity``, in one statement: the check and the
+    change cannot be separated by a concurrent order (the row stays locked to the
+    commit). 409 ``sold_out`` with what is left otherwise."""
+    taken = Product.objects.filter(pk=product.pk, stock__gte=quantity).update(
+        stock=F("stock") - quantity
+    )
+    if not taken:
+        left = Product.objects.filter(pk=product.pk).values_list("stock", flat=True).get()
+        raise SoldOut(
+            f"{product.name}: {left} left, {quantity} wanted.",
+            product_id=product.pk,
+            available=left,
+        )
 
 
 @transaction.atomic

@@ -52,7 +52,9 @@ def get_program(program_id: str) -> Program:
 
 def get_member(member_id: str) -> Member:
     return get_by_id(
-        Member.objects.select_related("program", "contact", "wallet"), member_id, "member"
+        Member.objects.select_related("program__redemption_account", "contact", "wallet"),
+        member_id,
+        "member",
     )
 
 
