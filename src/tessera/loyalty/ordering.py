@@ -84,50 +84,70 @@ def place_order(member_id: str, lines: Sequence[Mapping[str, Any]]) -> Order:
     402."""
     member = get_member(member_id)
     wanted = _wanted(member, lines)
+    products = _products(member, wanted)
+    stocked = sorted(p for p in wanted if products[p].stock is not None)
+    total = sum(products[p].price_points * q for p, q in wanted.items())
+    refused: InsufficientFunds | None = None
     try:
-        # The shared redemption account moves last, so its lock is held only to the commit.
-        with transaction.atomic(), shared_accounts_last():
-            products = {p.pk: p for p in Product.objects.filter(pk__in=wanted)}
-            for product_id in wanted:
-                product = products.get(product_id)
-                if product is None or product.program_id != member.program_id:
-                    raise NotFound(
-                        f"No product {product_id} in this program",
-                        errors=[{"field": "lines", "message": f"unknown product {product_id}"}],
-                    )
-                if not product.active:
-                    raise ValidationFailed.field("lines", f"{product.name} is not on sale")
-            for product_id in sorted(p for p in wanted if products[p].stock is not None):
+        # A savepoint (two round trips inside a request's transaction) only where stock is
+        # taken before the wallet refuses; without stock, a refusal comes before anything
+        # is written. The shared redemption account moves last, so its lock is held only
+        # to the commit.
+        with transaction.atomic(savepoint=bool(stocked)), shared_accounts_last():
+            for product_id in stocked:
                 _take_stock(products[product_id], wanted[product_id])
-            total = sum(products[p].price_points * q for p, q in wanted.items())
             order = Order(
                 id=new_id("ord"), member=member, status=Order.Status.PLACED, total_points=total
             )
-            wtx = move_points(
-                member,
-                type=WalletTransaction.Type.ORDER_PLACED,
-                points=-total,
-                reference=f"order:{order.pk}",
-                counter=member.program.redemption_account,
-                object_type="order",
-                object_id=order.pk,
-                detail={"lines": [{"product_id": p, "name": products[p].name, "quantity": q}
-                                  for p, q in sorted(wanted.items())]},
-            )  # fmt: skip
-            order.wallet_transaction = wtx
-            order.save(force_insert=True)
-            OrderLine.objects.bulk_create(
-                OrderLine(order=order, product=products[p], quantity=q,
-                          unit_points=products[p].price_points)
-                for p, q in sorted(wanted.items())
-            )  # fmt: skip
-            record_timeline(
-                member.contact, kind="order", obj=order,
-                summary=f"Order {order.pk}: {total:,d} points", data={"status": order.status},
-            )  # fmt: skip
-            return order
+            try:
+                wtx = move_points(
+                    member,
+                    type=WalletTransaction.Type.ORDER_PLACED,
+                    points=-total,
+                    reference=f"order:{order.pk}",
+                    counter=member.program.redemption_account,
+                    object_type="order",
+                    object_id=order.pk,
+                    detail={"lines": [{"product_id": p, "name": products[p].name, "quantity": q}
+                                      for p, q in sorted(wanted.items())]},
+                )  # fmt: skip
+            except InsufficientFunds as exc:
+                if stocked:
+                    raise  # the savepoint gives the stock back
+                refused = exc
+            else:
+                order.wallet_transaction = wtx
+                order.save(force_insert=True)
+                OrderLine.objects.bulk_create(
+                    OrderLine(order=order, product=products[p], quantity=q,
+                              unit_points=products[p].price_points)
+                    for p, q in sorted(wanted.items())
+                )  # fmt: skip
+                record_timeline(
+                    member.contact, kind="order", obj=order,
+                    summary=f"Order {order.pk}: {total:,d} points", data={"status": order.status},
+                )  # fmt: skip
+                return order
     except InsufficientFunds as exc:
-        raise _refuse(member, wanted, exc) from exc
+        refused = exc
+    assert refused is not None  # the block either returned or was refused
+    raise _refuse(member, wanted, refused)
+
+
+def _products(member: Member, wanted: Mapping[str, int]) -> dict[str, Product]:
+    """The ordered products, each checked to be of the member's program and on sale. Read
+    without a lock: only stock needs one, and taking it locks the row."""
+    products = {p.pk: p for p in Product.objects.filter(pk__in=wanted)}
+    for product_id in wanted:
+        product = products.get(product_id)
+        if product is None or product.program_id != member.program_id:
+            raise NotFound(
+                f"No product {product_id} in this program",
+                errors=[{"field": "lines", "message": f"unknown product {product_id}"}],
+            )
+        if not product.active:
+            raise ValidationFailed.field("lines", f"{product.name} is not on sale")
+    return products
 
 
 def _take_stock(product: Product, quantity: int) -> None:
