@@ -52,6 +52,20 @@ def hammer(n: int, call: Callable[[Api], Any]) -> list[tuple[int, dict[str, Any]
     return results
 
 
+def one_each_in_turn(buyers: list[Any], product_id: str) -> Callable[[Api], Any]:
+    """A call that orders one of the product for the next buyer in turn."""
+    turn = iter(range(REQUESTS))
+    pick = threading.Lock()
+
+    def order(api: Api) -> Any:
+        with pick:
+            buyer = buyers[next(turn) % len(buyers)]
+        lines = [{"product_id": product_id, "quantity": 1}]
+        return api.post(f"/members/{buyer.pk}/orders", {"lines": lines})
+
+    return order
+
+
 def test_wallet_covering_37_orders_pays_exactly_37() -> None:
     prog = program(low_balance_threshold=0)
     mug = product(prog, 100)
@@ -81,17 +95,7 @@ def test_stock_of_37_sells_exactly_37() -> None:
     prog = program(low_balance_threshold=0)
     mug = product(prog, 1, stock=37)
     buyers = [member(prog, points=10_000) for _ in range(THREADS)]
-    turn = iter(range(REQUESTS))
-    pick = threading.Lock()
-
-    def order(api: Api) -> Any:
-        with pick:
-            buyer = buyers[next(turn) % len(buyers)]
-        return api.post(
-            f"/members/{buyer.pk}/orders", {"lines": [{"product_id": mug.pk, "quantity": 1}]}
-        )
-
-    results = hammer(REQUESTS, order)
+    results = hammer(REQUESTS, one_each_in_turn(buyers, mug.pk))
     statuses = Counter(status for status, _ in results)
     assert statuses == {201: 37, 409: REQUESTS - 37}
     refusals = [body for status, body in results if status == 409]
@@ -108,17 +112,7 @@ def test_orders_of_many_members_for_an_unlimited_product_all_succeed() -> None:
     prog = program(low_balance_threshold=0)
     sticker = product(prog, 3)
     buyers = [member(prog, points=300) for _ in range(THREADS)]
-    turn = iter(range(REQUESTS))
-    pick = threading.Lock()
-
-    def order(api: Api) -> Any:
-        with pick:
-            buyer = buyers[next(turn) % len(buyers)]
-        return api.post(
-            f"/members/{buyer.pk}/orders", {"lines": [{"product_id": sticker.pk, "quantity": 1}]}
-        )
-
-    results = hammer(REQUESTS, order)
+    results = hammer(REQUESTS, one_each_in_turn(buyers, sticker.pk))
     assert Counter(status for status, _ in results) == {201: REQUESTS}
     assert sum(300 - balance(b) for b in buyers) == 3 * REQUESTS
     prog.redemption_account.refresh_from_db()
