@@ -23,6 +23,11 @@ import pytest
 import stripe
 
 from tessera.billing.gateways.stripe import set_gateway
+from tessera.billing.models import Transaction
+from tessera.ledger.models import LedgerAccount
+from tessera.loyalty.credit import purchase_credit
+from tessera.loyalty.models import Member
+from tests.loyalty_helpers import member, program
 from tests.smtp import free_port
 
 SECRET_KEY = "sk_test_tessera"
@@ -157,3 +162,16 @@ def stripe_500_proxy(upstream: str, fails: Callable[[str, str], bool]) -> Iterat
     finally:
         server.shutdown()
         server.server_close()
+
+
+def clearing(currency: str = "USD") -> int:
+    """What our ledger says Stripe holds for us (0 before the first payment)."""
+    account = LedgerAccount.objects.filter(code=f"stripe:clearing:{currency}").first()
+    return account.balance if account else 0
+
+
+def paid(client: stripe.StripeClient, amount: int = 1000) -> tuple[Transaction, Member]:
+    """A captured wallet top-up of ``amount`` cents (100 points per unit) and its member."""
+    m = member(program(points_per_unit=100, low_balance_threshold=0))
+    out = purchase_credit(m.pk, amount=amount, currency="USD", payment_method_id=card(client))
+    return out["transaction"], m

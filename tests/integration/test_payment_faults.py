@@ -16,12 +16,11 @@ from tessera.billing import services as billing_services
 from tessera.billing.gateways.base import GatewayUnavailable
 from tessera.billing.gateways.stripe import StripeGateway, set_gateway
 from tessera.billing.models import Transaction
-from tessera.ledger.models import LedgerAccount
 from tessera.ledger.services import verify
 from tessera.loyalty.models import WalletTransaction
 from tests.conftest import Api, assert_problem
 from tests.loyalty_helpers import balance, member, program
-from tests.stripe_support import card, signed, stripe_500_proxy
+from tests.stripe_support import card, clearing, signed, stripe_500_proxy
 
 pytestmark = pytest.mark.django_db
 
@@ -42,11 +41,6 @@ class StripeDown(StripeGateway):
 def stripe_intents_for(client: stripe.StripeClient, txn_id: str) -> list[dict[str, Any]]:
     return [pi.to_dict() for pi in client.v1.payment_intents.list(params={"limit": 100}).auto_paging_iter()
             if (pi.to_dict().get("metadata") or {}).get("tessera_transaction") == txn_id]  # fmt: skip
-
-
-def clearing_usd() -> int:
-    account = LedgerAccount.objects.filter(code="stripe:clearing:USD").first()
-    return account.balance if account else 0
 
 
 def reconcile() -> str:
@@ -78,7 +72,7 @@ def test_timeout_after_stripe_charged_is_settled_by_reconcile(
     intents = stripe_intents_for(stripe_env, txn.pk)
     assert len(intents) == 1 and intents[0]["status"] == "succeeded"
     assert txn.status == "captured" and txn.stripe_payment_intent_id == intents[0]["id"]
-    assert balance(m) == 1500 and clearing_usd() == intents[0]["amount"] == 1500
+    assert balance(m) == 1500 and clearing() == intents[0]["amount"] == 1500
     assert "0 settled" in reconcile()  # a second run changes nothing
     assert WalletTransaction.objects.filter(type="credit_purchased").count() == 1
     assert verify().ok
@@ -101,7 +95,7 @@ def test_crash_between_the_two_transactions(
     reconcile()
     txn.refresh_from_db()
     assert txn.status == "captured" and balance(m) == 1500
-    assert len(stripe_intents_for(stripe_env, txn.pk)) == 1 and clearing_usd() == 1500
+    assert len(stripe_intents_for(stripe_env, txn.pk)) == 1 and clearing() == 1500
     assert verify().ok
 
 
@@ -115,7 +109,7 @@ def test_stripe_down_charges_nothing(api: Api, stripe_env: stripe.StripeClient) 
     assert "pending -> canceled" in reconcile()
     txn.refresh_from_db()
     assert txn.status == "canceled" and stripe_intents_for(stripe_env, txn.pk) == []
-    assert balance(m) == 0 and clearing_usd() == 0
+    assert balance(m) == 0 and clearing() == 0
     assert verify().ok
 
 
@@ -148,7 +142,7 @@ def test_3d_secure_waits_for_the_webhook(api: Api, stripe_env: stripe.StripeClie
     assert api.client.post("/api/v1/webhooks/stripe", payload, content_type="application/json",
                            headers={"Stripe-Signature": sig}).status_code == 200  # fmt: skip
     txn.refresh_from_db()
-    assert txn.status == "captured" and balance(m) == 900 and clearing_usd() == 900
+    assert txn.status == "captured" and balance(m) == 900 and clearing() == 900
     assert verify().ok
 
 
@@ -201,4 +195,4 @@ def test_500_from_stripe_is_retried_with_one_key_then_reconciled(
     assert "pending -> canceled" in reconcile()
     txn.refresh_from_db()
     assert txn.status == "canceled" and stripe_intents_for(stripe_env, txn.pk) == []
-    assert balance(m) == 0 and clearing_usd() == 0 and verify().ok
+    assert balance(m) == 0 and clearing() == 0 and verify().ok

@@ -22,10 +22,9 @@ from tessera.billing.models import Refund, Transaction
 from tessera.billing.reconcile import reconcile as run_reconcile
 from tessera.ledger.models import JournalEntry, LedgerAccount
 from tessera.ledger.services import verify
-from tessera.loyalty.credit import purchase_credit
 from tests.conftest import Api
-from tests.loyalty_helpers import balance, member, program
-from tests.stripe_support import card, signed
+from tests.loyalty_helpers import balance
+from tests.stripe_support import clearing, paid, signed
 
 pytestmark = pytest.mark.django_db
 
@@ -73,16 +72,6 @@ class StripeDownForReads(StripeGateway):
 
     def find_refund(self, payment_intent_id: str, refund_id: str) -> RefundResult | None:
         raise GatewayUnavailable("connection refused")
-
-
-def paid(stripe_env: stripe.StripeClient, amount: int = 1000) -> tuple[Transaction, Any]:
-    m = member(program(points_per_unit=100, low_balance_threshold=0))
-    out = purchase_credit(m.pk, amount=amount, currency="USD", payment_method_id=card(stripe_env))
-    return out["transaction"], m
-
-
-def clearing() -> int:
-    return LedgerAccount.objects.get(code="stripe:clearing:USD").balance
 
 
 def refunds_at_stripe(client: stripe.StripeClient, txn: Transaction) -> list[dict[str, Any]]:

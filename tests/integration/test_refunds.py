@@ -11,23 +11,12 @@ import stripe
 from tessera.billing.models import Refund, Transaction
 from tessera.ledger.models import LedgerAccount
 from tessera.ledger.services import verify
-from tessera.loyalty.credit import purchase_credit
 from tessera.notifications.models import OutboundEmail
 from tests.conftest import Api, assert_problem
 from tests.loyalty_helpers import balance, member, program
-from tests.stripe_support import card, signed
+from tests.stripe_support import card, clearing, paid, signed
 
 pytestmark = pytest.mark.django_db
-
-
-def paid(stripe_env: stripe.StripeClient, amount: int = 1000) -> tuple[Transaction, object]:
-    m = member(program(points_per_unit=100, low_balance_threshold=0))
-    out = purchase_credit(m.pk, amount=amount, currency="USD", payment_method_id=card(stripe_env))
-    return out["transaction"], m
-
-
-def clearing() -> int:
-    return LedgerAccount.objects.get(code="stripe:clearing:USD").balance
 
 
 def test_partial_then_full_refund_then_409(admin_api: Api, stripe_env: stripe.StripeClient) -> None:
