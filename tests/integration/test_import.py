@@ -149,3 +149,12 @@ def test_imported_contacts_are_whole_records(tmp_path: Path) -> None:
     assert entry.data == {} and entry.occurred_at is not None
     stored = set(MatchKey.objects.filter(object_id=katherine.pk).values_list("key", flat=True))
     assert stored and stored == engine.keys_for("contact", katherine)
+
+
+def test_bulk_insert_refuses_rows_without_a_primary_key() -> None:
+    from tessera.core.bulk import insert_objects
+    from tessera.crm.matching.models import NameVariant
+
+    with pytest.raises(ValueError, match="primary keys"):
+        insert_objects([NameVariant(name="Bob", variant="Robert")])
+    assert not NameVariant.objects.exists()

@@ -45,6 +45,9 @@ def insert_objects(objs: Sequence[Model]) -> int:
     if not objs:
         return 0
     model = type(objs[0])
+    if any(obj.pk is None for obj in objs):
+        # COPY cannot hand back generated keys; our public ids are set on construction.
+        raise ValueError(f"insert_objects needs primary keys set ({model.__name__})")
     if connection.vendor not in ("postgresql", "sqlite"):  # pragma: no cover
         model._default_manager.bulk_create(objs)
         return len(objs)

@@ -85,9 +85,18 @@ def place_order(member_id: str, lines: Sequence[Mapping[str, Any]]) -> Order:
     member = get_member(member_id)
     wanted = _wanted(member, lines)
     products = _products(member, wanted)
+    outcome = _pay(member, wanted, products)
+    if isinstance(outcome, InsufficientFunds):
+        raise _refuse(member, wanted, outcome)
+    return outcome
+
+
+def _pay(
+    member: Member, wanted: Mapping[str, int], products: Mapping[str, Product]
+) -> Order | InsufficientFunds:
+    """The order, paid; or, with nothing of it kept, why the wallet refused it."""
     stocked = sorted(p for p in wanted if products[p].stock is not None)
     total = sum(products[p].price_points * q for p, q in wanted.items())
-    refused: InsufficientFunds | None = None
     try:
         # A savepoint (two round trips inside a request's transaction) only where stock is
         # taken before the wallet refuses; without stock, a refusal comes before anything
@@ -114,24 +123,21 @@ def place_order(member_id: str, lines: Sequence[Mapping[str, Any]]) -> Order:
             except InsufficientFunds as exc:
                 if stocked:
                     raise  # the savepoint gives the stock back
-                refused = exc
-            else:
-                order.wallet_transaction = wtx
-                order.save(force_insert=True)
-                OrderLine.objects.bulk_create(
-                    OrderLine(order=order, product=products[p], quantity=q,
-                              unit_points=products[p].price_points)
-                    for p, q in sorted(wanted.items())
-                )  # fmt: skip
-                record_timeline(
-                    member.contact, kind="order", obj=order,
-                    summary=f"Order {order.pk}: {total:,d} points", data={"status": order.status},
-                )  # fmt: skip
-                return order
+                return exc
+            order.wallet_transaction = wtx
+            order.save(force_insert=True)
+            OrderLine.objects.bulk_create(
+                OrderLine(order=order, product=products[p], quantity=q,
+                          unit_points=products[p].price_points)
+                for p, q in sorted(wanted.items())
+            )  # fmt: skip
+            record_timeline(
+                member.contact, kind="order", obj=order,
+                summary=f"Order {order.pk}: {total:,d} points", data={"status": order.status},
+            )  # fmt: skip
+            return order
     except InsufficientFunds as exc:
-        refused = exc
-    assert refused is not None  # the block either returned or was refused
-    raise _refuse(member, wanted, refused)
+        return exc
 
 
 def _products(member: Member, wanted: Mapping[str, int]) -> dict[str, Product]:
