@@ -87,11 +87,11 @@ def post(
     # transaction usable.
     with _transaction():
         # Only accounts that may not go negative are locked and checked. The others (a
-        # program's redemption account, Stripe clearing) are shared by every member: they
-        # need no check, so they are moved by an atomic increment at the end, which holds
-        # their row lock for the rest of the transaction only, not for all of it. Lock
-        # order is the same everywhere: checked accounts by primary key, then shared ones
-        # by primary key.
+        # program's issued and redeemed points, a payment purpose) are shared by every
+        # member: they need no check, so they are moved by an atomic increment at the
+        # end, which holds their row lock for the rest of the transaction only, not for
+        # all of it. Lock order is the same everywhere: checked accounts by primary key,
+        # then shared ones by primary key.
         checked = sorted(pk for pk in amounts if not by_id[pk].allow_negative)
         locked = (
             {
@@ -154,8 +154,8 @@ _pending_shared: ContextVar[defaultdict[str, int] | None] = ContextVar(
 @contextmanager
 def shared_accounts_last() -> Iterator[None]:
     """Move the balances of shared accounts (those that may go negative: a program's
-    redemption account, Stripe clearing) once, when the block ends, instead of in each
-    ``post``.
+    issued and redeemed points, a payment purpose) once, when the block ends, instead of
+    in each ``post``.
 
     Every order of every member moves the same redemption account, and its row lock is
     held from the update to the commit. A service that does more work after posting (an
