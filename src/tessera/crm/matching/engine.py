@@ -311,10 +311,8 @@ def ids_by_key(keys_by_target: Mapping[str, set[str]]) -> dict[str, dict[str, li
         # SQLite the rows of an "IN (SELECT ...)". Each EXISTS does not depend on the
         # row, so it is evaluated once, before any probe.
         if connection.vendor == "postgresql":
-            # One array literal: psycopg adapting a list of 40,000 ints costs more than
-            # the lookup itself.
             given, match = "unnest(%s::bigint[])", "= ANY(ARRAY(SELECT k FROM w))"
-            keys_param: Any = "{" + ",".join(map(str, wanted)) + "}"
+            keys_param: Any = wanted
         else:
             given, match = "value FROM json_each(%s)", "IN (SELECT k FROM w)"
             keys_param = json.dumps(wanted)
