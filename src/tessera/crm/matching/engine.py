@@ -21,7 +21,7 @@ from django.db.models import Model
 from tessera.core.bulk import insert_rows
 from tessera.crm.matching import logic
 from tessera.crm.matching.comparators import METHODS
-from tessera.crm.matching.keys import digest, query_keys, record_keys, same_keys, swapped
+from tessera.crm.matching.keys import query_keys, record_keys, same_keys, swapped
 from tessera.crm.matching.models import MatchKey
 from tessera.crm.matching.rules import OBJECT_MODELS, RuleSpec, active_rules
 
@@ -177,7 +177,7 @@ def candidate_ids(
         if not keys:
             continue
         where = f"{type_col} = %s AND {key_col} IN ({', '.join(['%s'] * len(keys))})"
-        params += [target, *sorted({digest(k) for k in keys})]
+        params += [target, *sorted(keys)]
         if exclude_id:
             where += f" AND {id_col} <> %s"
             params.append(exclude_id)
@@ -265,7 +265,7 @@ def index_record(object_type: str, obj: Model) -> None:
     """Replace the record's match keys with those of its current values (on every save)."""
     MatchKey.objects.filter(object_type=object_type, object_id=obj.pk).delete()
     MatchKey.objects.bulk_create(
-        MatchKey(object_type=object_type, object_id=obj.pk, key=k, digest=digest(k))
+        MatchKey(object_type=object_type, object_id=obj.pk, key=k)
         for k in sorted(keys_for(object_type, obj))
     )
 
@@ -281,11 +281,11 @@ KEY_BATCH = 900
 
 
 def _key_table() -> tuple[str, str, str, str]:
-    """The quoted match-key table and its object type, key digest and object id columns.
-    Only these names are ever put into SQL text here; values always go as parameters."""
+    """The quoted match-key table and its object type, key and object id columns. Only
+    these names are ever put into SQL text here; values always go as parameters."""
     qn = connection.ops.quote_name
     column = {f.name: qn(str(f.column)) for f in MatchKey._meta.concrete_fields}
-    return qn(MatchKey._meta.db_table), column["object_type"], column["digest"], column["object_id"]
+    return qn(MatchKey._meta.db_table), column["object_type"], column["key"], column["object_id"]
 
 
 def ids_by_key(keys_by_target: Mapping[str, set[str]]) -> dict[str, dict[str, list[str]]]:
@@ -298,24 +298,19 @@ def ids_by_key(keys_by_target: Mapping[str, set[str]]) -> dict[str, dict[str, li
     instead of one per key."""
     out: dict[str, dict[str, list[str]]] = {t: {} for t in keys_by_target}
     targets = sorted(t for t, keys in keys_by_target.items() if keys)
-    by_digest: dict[int, list[str]] = {}
-    for key in set().union(*(keys_by_target[t] for t in targets)):
-        by_digest.setdefault(digest(key), []).append(key)
-    if not by_digest:
+    wanted = sorted(set().union(*(keys_by_target[t] for t in targets)))
+    if not wanted:
         return out
-    wanted = sorted(by_digest)
     table, type_col, key_col, id_col = _key_table()
-    rows: Iterable[tuple[str, int, str]]
+    rows: Iterable[tuple[str, str, str]]
     if connection.vendor in ("postgresql", "sqlite"):
         # Both probe the index in key order: PostgreSQL sorts an array for "= ANY",
         # SQLite the rows of an "IN (SELECT ...)". Each EXISTS does not depend on the
         # row, so it is evaluated once, before any probe.
         if connection.vendor == "postgresql":
-            given, match = "unnest(%s::bigint[])", "= ANY(ARRAY(SELECT k FROM w))"
-            keys_param: Any = wanted
+            given, match = "jsonb_array_elements_text(%s::jsonb)", "= ANY(ARRAY(SELECT k FROM w))"
         else:
             given, match = "value FROM json_each(%s)", "IN (SELECT k FROM w)"
-            keys_param = json.dumps(wanted)
         selects = [
             f"SELECT {type_col}, {key_col}, {id_col} FROM {table} "  # noqa: S608 (names only)
             f"WHERE EXISTS (SELECT 1 FROM {table} WHERE {type_col} = %s) "
@@ -323,7 +318,7 @@ def ids_by_key(keys_by_target: Mapping[str, set[str]]) -> dict[str, dict[str, li
             for _ in targets
         ]
         sql = f"WITH w(k) AS (SELECT {given}) " + " UNION ALL ".join(selects)
-        params = [keys_param] + [t for t in targets for _ in (1, 2)]
+        params = [json.dumps(wanted)] + [t for t in targets for _ in (1, 2)]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
@@ -332,13 +327,12 @@ def ids_by_key(keys_by_target: Mapping[str, set[str]]) -> dict[str, dict[str, li
             row
             for i in range(0, len(wanted), KEY_BATCH)
             for row in MatchKey.objects.filter(
-                object_type__in=targets, digest__in=wanted[i : i + KEY_BATCH]
-            ).values_list("object_type", "digest", "object_id")
+                object_type__in=targets, key__in=wanted[i : i + KEY_BATCH]
+            ).values_list("object_type", "key", "object_id")
         ]
-    for object_type, key_digest, object_id in rows:
-        for key in by_digest.get(key_digest, ()):
-            if key in keys_by_target[object_type]:
-                out[object_type].setdefault(key, []).append(object_id)
+    for object_type, key, object_id in rows:
+        if key in keys_by_target[object_type]:
+            out[object_type].setdefault(key, []).append(object_id)
     return out
 
 
@@ -357,10 +351,6 @@ def store_keys(object_type: str, keys_by_id: Mapping[str, Iterable[str]]) -> int
     fields = {f.name: str(f.column) for f in MatchKey._meta.concrete_fields}
     return insert_rows(
         MatchKey._meta.db_table,
-        [fields["object_type"], fields["key"], fields["digest"], fields["object_id"]],
-        (
-            (object_type, k, digest(k), str(i))
-            for i, keys in keys_by_id.items()
-            for k in sorted(keys)
-        ),
+        [fields["object_type"], fields["key"], fields["object_id"]],
+        ((object_type, k, str(i)) for i, keys in keys_by_id.items() for k in sorted(keys)),
     )

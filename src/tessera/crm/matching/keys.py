@@ -79,13 +79,6 @@ MAX_KEY_LENGTH = 255
 BLANK = "\u2205"
 
 
-def digest(key: str) -> int:
-    """The 64-bit number a key is indexed by: a third of the index of the key text, and
-    compared as an integer. Two keys sharing a digest only make an extra candidate, which
-    scoring then judges like any other."""
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
-
-
 def is_blockable(criterion: CriterionSpec) -> bool:
     return criterion.method in KEYERS
 

@@ -61,12 +61,11 @@ class MatchKey(models.Model):
     object_type = models.CharField(max_length=10, choices=OBJECT_CHOICES)
     object_id = models.CharField(max_length=40)
     key = models.CharField(max_length=255)
-    digest = models.BigIntegerField(help_text="keys.digest(key): what lookups search by")
 
     class Meta:
         indexes = [
             # Covering: a lookup reads the ids from the index alone, never the table.
-            models.Index(fields=["object_type", "digest", "object_id"], name="matchkey_lookup_idx"),
+            models.Index(fields=["object_type", "key", "object_id"], name="matchkey_lookup_idx"),
             models.Index(fields=["object_type", "object_id"], name="matchkey_owner_idx"),
         ]
 

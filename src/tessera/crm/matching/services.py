@@ -11,7 +11,7 @@ from tessera.core.errors import Conflict, ValidationFailed
 from tessera.core.lookup import get_by_id
 from tessera.crm.matching import logic, rules
 from tessera.crm.matching.comparators import METHODS
-from tessera.crm.matching.keys import digest, is_blockable
+from tessera.crm.matching.keys import is_blockable
 from tessera.crm.matching.models import MatchingCriterion, MatchingRule, MatchKey
 from tessera.crm.matching.rules import OBJECT_MODELS, CriterionSpec
 
@@ -174,7 +174,7 @@ def rebuild_match_keys(object_type: str, progress: Any = None) -> int:
             ids = [obj.pk for obj in batch]
             MatchKey.objects.filter(object_type=object_type, object_id__in=ids).delete()
             MatchKey.objects.bulk_create(
-                MatchKey(object_type=object_type, object_id=obj.pk, key=key, digest=digest(key))
+                MatchKey(object_type=object_type, object_id=obj.pk, key=key)
                 for obj in batch
                 for key in sorted(keys_for(object_type, obj))
             )
