@@ -206,6 +206,22 @@ def test_sold_out_writes_nothing(api: Api) -> None:
     assert balance(m) == 1000
 
 
+def test_sold_out_second_line_gives_the_first_lines_stock_back(api: Api) -> None:
+    prog = program()
+    m = member(prog, points=1000)
+    # Stock is taken in primary-key order: the first product's is taken, then the second
+    # runs out.
+    mug, cap = sorted([product(prog, 10, stock=4), product(prog, 10, stock=4)], key=lambda p: p.pk)
+    Product.objects.filter(pk=cap.pk).update(stock=1)
+    lines = [{"product_id": mug.pk, "quantity": 2}, {"product_id": cap.pk, "quantity": 2}]
+    body = assert_problem(api.post(f"/members/{m.pk}/orders", {"lines": lines}), 409, "sold_out")
+    assert body["product_id"] == cap.pk and body["available"] == 1
+    mug.refresh_from_db()
+    cap.refresh_from_db()
+    assert (mug.stock, cap.stock) == (4, 1)  # the mugs taken first were given back
+    assert balance(m) == 1000 and not Order.objects.exists()
+
+
 def test_refund_returns_points_and_stock_once(api: Api) -> None:
     prog = program()
     m = member(prog, points=500)
