@@ -162,6 +162,23 @@ def test_order_paid_from_the_wallet(api: Api) -> None:
     assert verify().ok
 
 
+def test_the_largest_values_the_api_accepts_fit_the_database(api: Api, admin_api: Api) -> None:
+    """Every bound in the schema is one the columns can hold (PostgreSQL's integer is 32
+    bits): a 10^12-point threshold, and a refused order of 10 x 10^9 points."""
+    r = admin_api.post("/programs", {"name": "Big", "points_per_unit": 1, "currency": "USD",
+                                     "low_balance_threshold": 10**12})  # fmt: skip
+    assert r.status_code == 201, r.content
+    prog = program()
+    m = member(prog, points=5)
+    gem = product(prog, 10**9)
+    lines = [{"product_id": gem.pk, "quantity": 10}]
+    body = assert_problem(
+        api.post(f"/members/{m.pk}/orders", {"lines": lines}), 402, "insufficient_balance"
+    )
+    assert body["required"] == 10**10
+    assert Order.objects.get(pk=body["order_id"]).total_points == 10**10
+
+
 def test_refused_order_changes_nothing_but_emails_the_admin(api: Api) -> None:
     prog = program(low_balance_threshold=0)
     m = member(prog, points=100)

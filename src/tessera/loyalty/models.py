@@ -12,7 +12,7 @@ class Program(models.Model):
         help_text="Points credited per 1 major unit bought (100 per 1.00 USD)"
     )
     currency = models.CharField(max_length=3)
-    low_balance_threshold = models.PositiveIntegerField(default=0)
+    low_balance_threshold = models.PositiveBigIntegerField(default=0)
     points_expire_after_days = models.PositiveIntegerField(null=True, blank=True)
     attendance_points = models.PositiveIntegerField(default=0)
     admin_email = models.EmailField(blank=True, help_text="Defaults to TESSERA_ADMIN_EMAIL")
@@ -193,7 +193,7 @@ class Order(models.Model):
     id = PublicIdField(prefix="ord")
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="orders")
     status = models.CharField(max_length=10, choices=Status.choices)
-    total_points = models.PositiveIntegerField()
+    total_points = models.PositiveBigIntegerField()
     wallet_transaction = models.OneToOneField(
         WalletTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
