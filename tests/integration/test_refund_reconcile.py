@@ -101,6 +101,14 @@ def snapshot() -> tuple[Any, ...]:
     )
 
 
+def reconcile_again_changes_nothing() -> tuple[Any, ...]:
+    """Run reconcile once more, check it changed nothing; returns the state it left."""
+    before = snapshot()
+    reconcile()
+    assert snapshot() == before
+    return before
+
+
 def ask_refund(admin_api: Api, txn: Transaction, amount: int) -> dict[str, Any]:
     r = admin_api.post(f"/transactions/{txn.pk}/refunds", {"amount": amount})
     assert r.status_code == 201, r.content
@@ -164,9 +172,7 @@ def test_crash_after_stripe_refunded_before_we_recorded_it(
     assert refund.status == "succeeded" and refund_postings(refund) == 1
     assert len(refunds_at_stripe(stripe_env, txn)) == 1
     assert clearing() == 0 and balance(m) == 0 and verify().ok
-    before = snapshot()
-    reconcile()
-    assert snapshot() == before
+    reconcile_again_changes_nothing()
 
 
 def test_refund_stripe_never_received_is_made_once(
@@ -185,9 +191,8 @@ def test_refund_stripe_never_received_is_made_once(
     refund = Refund.objects.get(pk=body["id"])
     assert refund.status == "succeeded" and refund.stripe_refund_id == at_stripe[0]["id"]
     assert clearing() == 750 and balance(m) == 750 and verify().ok
-    before = snapshot()
-    reconcile()
-    assert snapshot() == before and len(refunds_at_stripe(stripe_env, txn)) == 1
+    reconcile_again_changes_nothing()
+    assert len(refunds_at_stripe(stripe_env, txn)) == 1
 
 
 def test_lost_refund_webhook_is_settled_by_retrieving_the_refund(
@@ -203,9 +208,7 @@ def test_lost_refund_webhook_is_settled_by_retrieving_the_refund(
     refund.refresh_from_db()
     assert refund.status == "succeeded" and refund_postings(refund) == 1
     assert clearing() == 700 and verify().ok
-    before = snapshot()
-    reconcile()
-    assert snapshot() == before
+    before = reconcile_again_changes_nothing()
     # The webhooks arrive after all, late and in any order: nothing moves again.
     for n, status in enumerate(("succeeded", "failed", "succeeded")):
         event = {"id": f"evt_late_{n}", "object": "event", "type": "charge.refund.updated",
@@ -237,9 +240,7 @@ def test_refund_stripe_reports_failed_releases_the_reservation(
     txn.refresh_from_db()
     assert txn.refunded_amount == 0 and balance(m) == 1000  # reservation and points back
     assert refund_postings(refund) == 0 and clearing() == 1000 and verify().ok
-    before = snapshot()
-    reconcile()
-    assert snapshot() == before
+    reconcile_again_changes_nothing()
 
     # The released amount can be refunded again, for real this time.
     set_gateway(None)

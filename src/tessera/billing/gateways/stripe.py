@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import stripe
 from django.conf import settings
+from stripe.params import RefundCreateParams
 
 from tessera.billing.gateways.base import (
     CardDetails,
@@ -39,6 +42,18 @@ def _result(obj: Any) -> PaymentResult:
         failure_code=str(error.get("decline_code") or error.get("code") or ""),
         failure_message=str(error.get("message") or ""),
     )
+
+
+@contextmanager
+def _refund_errors() -> Iterator[None]:
+    """Stripe's errors on refund calls as ours: unreachable (retry later) or rejected (the
+    same request would be refused again)."""
+    try:
+        yield
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
+        raise GatewayUnavailable(str(exc)) from exc
+    except stripe.InvalidRequestError as exc:
+        raise GatewayRejected(str(exc.user_message or exc)) from exc
 
 
 def _refund_result(obj: Any) -> RefundResult:
@@ -165,45 +180,33 @@ class StripeGateway:
         idempotency_key: str,
         metadata: dict[str, str] | None = None,
     ) -> RefundResult:
-        params: dict[str, Any] = {"payment_intent": payment_intent_id, "amount": amount}
+        params: RefundCreateParams = {"payment_intent": payment_intent_id, "amount": amount}
         if metadata:
             # Lets find_refund() recognise the refund if we never learn its id.
             params["metadata"] = metadata
-        try:
-            refund = self._call(
-                self.client.v1.refunds.create,
-                params=params,
-                options={"idempotency_key": idempotency_key},
+        with _refund_errors():
+            refund = self.client.v1.refunds.create(
+                params=params, options={"idempotency_key": idempotency_key}
             )
-        except stripe.InvalidRequestError as exc:
-            raise GatewayRejected(str(exc.user_message or exc)) from exc
         return _refund_result(refund)
 
     def retrieve_refund(self, refund_id: str) -> RefundResult:
-        try:
-            return _refund_result(self._call(self.client.v1.refunds.retrieve, refund_id))
-        except stripe.InvalidRequestError as exc:
-            raise GatewayRejected(str(exc.user_message or exc)) from exc
+        with _refund_errors():
+            return _refund_result(self.client.v1.refunds.retrieve(refund_id))
 
     def find_refund(self, payment_intent_id: str, refund_id: str) -> RefundResult | None:
         """The Stripe refund made for our refund ``refund_id`` when we never saved its id,
         recognised by our metadata among the payment's refunds (Stripe has no refund
         search). Looking first, rather than only repeating the create with the same key,
         also holds after Stripe forgets idempotency keys (24 hours)."""
-        try:
-            listing = self._call(
-                self.client.v1.refunds.list,
-                params={"payment_intent": payment_intent_id, "limit": 100},
+        with _refund_errors():  # later pages are fetched while iterating
+            listing = self.client.v1.refunds.list(
+                params={"payment_intent": payment_intent_id, "limit": 100}
             )
             for item in listing.auto_paging_iter():
                 refund = _plain(item)
                 if (refund.get("metadata") or {}).get("tessera_refund") == refund_id:
                     return _refund_result(refund)
-        except stripe.InvalidRequestError as exc:
-            raise GatewayRejected(str(exc.user_message or exc)) from exc
-        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
-            # Later pages are fetched while iterating, outside _call().
-            raise GatewayUnavailable(str(exc)) from exc
         return None
 
     def find_by_transaction(self, transaction_id: str) -> PaymentResult | None:
