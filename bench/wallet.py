@@ -8,7 +8,9 @@ Places orders (one unlimited-stock product, 1 point each, so no wallet ever runs
 - in-process through the service (``place_order``) and over HTTP (gunicorn, N workers,
   keep-alive clients);
 with 8 and 16 concurrent clients. Prints orders/s and p50/p95/p99 latency, and pgbench's
-TPC-B tps with the same number of clients, with the ratio. It is a benchmark, not a test:
+TPC-B tps with the same number of clients, with the ratio. Two ceiling rows put the HTTP
+figures in proportion: the same clients on a static page (Django and gunicorn only) and on
+the lightest authenticated API read (the wallet). It is a benchmark, not a test:
 it asserts nothing, it only measures (and checks `ledger verify` at the end).
 """
 
@@ -167,6 +169,57 @@ def in_process(
     return Result(label, clients, count, elapsed, lat)
 
 
+def postgres_cpu_seconds() -> float | None:
+    """CPU time (user + system) of every PostgreSQL process on this host, from /proc."""
+    if not Path("/proc/self/stat").exists():
+        return None
+    ticks = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if not (proc / "comm").read_text().startswith("postgres"):
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_order(members: list[str], product: str, orders: int) -> tuple[float, float] | None:
+    """(PostgreSQL CPU ms, Python CPU ms) per order, one client placing ``orders`` in turn:
+    where an order's cost goes, whatever the concurrency."""
+    from django.db import connections
+
+    from tessera.loyalty.ordering import place_order
+
+    def place(i: int) -> None:
+        place_order(members[i % len(members)], [{"product_id": product, "quantity": 1}])
+
+    for i in range(50):  # warm the connection's prepared statements
+        place(i)
+    pg_before, py_before = postgres_cpu_seconds(), time.process_time()
+    for i in range(orders):
+        place(i)
+    pg_after, py_after = postgres_cpu_seconds(), time.process_time()
+    connections.close_all()
+    if pg_before is None or pg_after is None:
+        return None
+    return (pg_after - pg_before) * 1000 / orders, (py_after - py_before) * 1000 / orders
+
+
+def pgbench_cpu_per_transaction(exe: str, transactions: int) -> float | None:
+    """PostgreSQL CPU ms per TPC-B transaction (one client), measured like ``cpu_per_order``."""
+    cfg = dj_database_url.parse(BASE_URL)
+    before = postgres_cpu_seconds()
+    subprocess.run(
+        [exe, "-h", cfg["HOST"] or "127.0.0.1", "-U", cfg["USER"] or "postgres", "-c", "1",
+         "-t", str(transactions), PGBENCH_DB],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    after = postgres_cpu_seconds()
+    return None if before is None or after is None else (after - before) * 1000 / transactions
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -216,6 +269,36 @@ def over_http(
             resp = conn.getresponse()
             resp.read()
             return resp.status == 201
+
+        return call
+
+    count, elapsed, lat = run_clients(clients, seconds, make)
+    return Result(label, clients, count, elapsed, lat)
+
+
+def http_get(
+    label: str,
+    clients: int,
+    seconds: float,
+    port: int,
+    key: str,
+    path_for: Callable[[int, int], str],
+) -> Result:
+    """The same clients on a GET: how fast the HTTP stack answers at all on this machine,
+    so the order figures can be read against what any request of ours reaches."""
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def make(i: int) -> Callable[[], bool]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        n = 0
+
+        def call() -> bool:
+            nonlocal n
+            n += 1
+            conn.request("GET", path_for(i, n), headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            return resp.status == 200
 
         return call
 
@@ -276,6 +359,7 @@ def main() -> None:
     def hot_member(i: int, n: int) -> str:
         return hot
 
+    split = cpu_per_order(members, product, 2000)
     results: list[Result] = []
     for c in client_counts:
         results.append(
@@ -294,6 +378,17 @@ def main() -> None:
             results.append(
                 over_http("HTTP, one hot member", c, args.seconds, port, key, hot_member, product)
             )
+        # Ceilings: what a request reaches here before it does an order's work.
+        for c in client_counts:
+            results.append(
+                http_get("HTTP ceiling: static page, no database", c, args.seconds, port, key,
+                         lambda i, n: "/")
+            )  # fmt: skip
+            member_for = distinct(c)
+            results.append(
+                http_get("HTTP ceiling: wallet read (auth + 2 reads)", c, args.seconds, port, key,
+                         lambda i, n, m=member_for: f"/api/v1/members/{m(i, n)}/wallet")
+            )  # fmt: skip
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
@@ -312,6 +407,9 @@ def main() -> None:
             measured = pgbench(c, int(args.seconds))
             if measured:
                 baseline[c] = measured
+        tpcb_cpu = pgbench_cpu_per_transaction(str(exe), 2000)
+    else:
+        tpcb_cpu = None
 
     from tessera.ledger.services import verify
 
@@ -341,10 +439,21 @@ def main() -> None:
     console.print(table)
     for c, (tps, lat) in baseline.items():
         console.print(f"pgbench TPC-B, {c} clients: {tps:,.0f} tps, mean latency {lat:.2f} ms")
+    if split:
+        pg_ms, py_ms = split
+        console.print(
+            f"CPU per order (one client, 2,000 orders): PostgreSQL {pg_ms:.2f} ms, Python {py_ms:.2f} ms"
+            + (f"; PostgreSQL per TPC-B transaction: {tpcb_cpu:.2f} ms" if tpcb_cpu else "")
+        )
     console.print(
         f"ledger verify: {'OK' if report.ok else 'FAILED'} ({report.accounts} accounts, {report.entries} entries)"
     )
-    print(json.dumps({"results": summary, "ledger_ok": report.ok}))
+    cpu = (
+        {"order_pg_ms": round(split[0], 3), "order_python_ms": round(split[1], 3)} if split else {}
+    )
+    if tpcb_cpu:
+        cpu["tpcb_pg_ms"] = round(tpcb_cpu, 3)
+    print(json.dumps({"results": summary, "cpu_per_order": cpu, "ledger_ok": report.ok}))
     with admin_conn() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{PGBENCH_DB}" WITH (FORCE)')
 
