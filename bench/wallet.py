@@ -20,6 +20,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -53,6 +54,10 @@ def recreate(name: str) -> str:
     with admin_conn() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
+    return db_url(name)
+
+
+def db_url(name: str) -> str:
     cfg = dj_database_url.parse(BASE_URL)
     return f"postgres://{cfg['USER'] or 'postgres'}@{cfg['HOST'] or '127.0.0.1'}:{cfg['PORT'] or 5432}/{name}"
 
@@ -169,26 +174,20 @@ def in_process(
     return Result(label, clients, count, elapsed, lat)
 
 
-def postgres_cpu_seconds() -> float | None:
-    """CPU time (user + system) of every PostgreSQL process on this host, from /proc."""
-    if not Path("/proc/self/stat").exists():
+def backend_cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of one PostgreSQL backend process, from /proc (so the
+    server must run on this host)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
         return None
-    ticks = 0
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if not (proc / "comm").read_text().startswith("postgres"):
-                continue
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_per_order(members: list[str], product: str, orders: int) -> tuple[float, float] | None:
     """(PostgreSQL CPU ms, Python CPU ms) per order, one client placing ``orders`` in turn:
     where an order's cost goes, whatever the concurrency."""
-    from django.db import connections
+    from django.db import connection, connections
 
     from tessera.loyalty.ordering import place_order
 
@@ -197,26 +196,46 @@ def cpu_per_order(members: list[str], product: str, orders: int) -> tuple[float,
 
     for i in range(50):  # warm the connection's prepared statements
         place(i)
-    pg_before, py_before = postgres_cpu_seconds(), time.process_time()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = int(cursor.fetchone()[0])
+    pg_before, py_before = backend_cpu_seconds(pid), time.process_time()
     for i in range(orders):
         place(i)
-    pg_after, py_after = postgres_cpu_seconds(), time.process_time()
+    pg_after, py_after = backend_cpu_seconds(pid), time.process_time()
     connections.close_all()
     if pg_before is None or pg_after is None:
         return None
     return (pg_after - pg_before) * 1000 / orders, (py_after - py_before) * 1000 / orders
 
 
-def pgbench_cpu_per_transaction(exe: str, transactions: int) -> float | None:
-    """PostgreSQL CPU ms per TPC-B transaction (one client), measured like ``cpu_per_order``."""
-    cfg = dj_database_url.parse(BASE_URL)
-    before = postgres_cpu_seconds()
-    subprocess.run(
-        [exe, "-h", cfg["HOST"] or "127.0.0.1", "-U", cfg["USER"] or "postgres", "-c", "1",
-         "-t", str(transactions), PGBENCH_DB],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    after = postgres_cpu_seconds()
+def tpcb_cpu_per_transaction(transactions: int) -> float | None:
+    """PostgreSQL CPU ms per TPC-B transaction: pgbench's script, one client, measured on
+    its backend like ``cpu_per_order`` (pgbench's own backends exit before they can be
+    read)."""
+    rng = random.Random(1)
+    cfg = dj_database_url.parse(db_url(PGBENCH_DB))
+    with psycopg.connect(
+        host=cfg["HOST"], port=int(cfg["PORT"]), user=cfg["USER"], dbname=cfg["NAME"],
+        autocommit=True,
+    ) as conn:  # fmt: skip
+        pid = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
+        before = backend_cpu_seconds(pid)
+        for _ in range(transactions):
+            aid, tid, bid = rng.randint(1, 1_000_000), rng.randint(1, 100), rng.randint(1, 10)
+            delta = rng.randint(-5000, 5000)
+            # Literal values, as pgbench's default simple protocol sends them.
+            conn.execute(
+                f"BEGIN;"
+                f"UPDATE pgbench_accounts SET abalance = abalance + {delta} WHERE aid = {aid};"
+                f"SELECT abalance FROM pgbench_accounts WHERE aid = {aid};"
+                f"UPDATE pgbench_tellers SET tbalance = tbalance + {delta} WHERE tid = {tid};"
+                f"UPDATE pgbench_branches SET bbalance = bbalance + {delta} WHERE bid = {bid};"
+                f"INSERT INTO pgbench_history (tid, bid, aid, delta, mtime)"
+                f" VALUES ({tid}, {bid}, {aid}, {delta}, CURRENT_TIMESTAMP);"
+                f"END;"
+            )
+        after = backend_cpu_seconds(pid)
     return None if before is None or after is None else (after - before) * 1000 / transactions
 
 
@@ -407,7 +426,7 @@ def main() -> None:
             measured = pgbench(c, int(args.seconds))
             if measured:
                 baseline[c] = measured
-        tpcb_cpu = pgbench_cpu_per_transaction(str(exe), 2000)
+        tpcb_cpu = tpcb_cpu_per_transaction(2000)
     else:
         tpcb_cpu = None
 
