@@ -697,6 +697,13 @@ class ImportRun:
     rows: int
     seconds: float
     summary: dict[str, int]
+    python_cpu_s: float  # this process, every thread
+    database_cpu_s: float | None  # the PostgreSQL backend serving the import
+
+    def cpu_us_per_row(self) -> tuple[float, float | None]:
+        per = 1e6 / self.rows if self.rows else 0.0
+        db = None if self.database_cpu_s is None else self.database_cpu_s * per
+        return self.python_cpu_s * per, db
 
     @property
     def per_s(self) -> float:
@@ -711,11 +718,13 @@ def run_import(cfg: Config, workdir: Path, items: list[Incoming]) -> ImportRun:
         writer = csv.writer(fh)
         writer.writerow(FIELDS)
         writer.writerows(people_rows(items))
+    backend = database_backend_pid()
     prof = maybe_profile(cfg, "import")
     with progress("import (CSV)", len(items)) as advance:
-        t0 = time.perf_counter()
+        db0, py0, t0 = backend_cpu_s(backend), time.process_time(), time.perf_counter()
         summary = import_contacts(path, progress=advance)
         seconds = time.perf_counter() - t0
+        py1, db1 = time.process_time(), backend_cpu_s(backend)
     finish_profile(cfg, prof, "import")
     counts = {
         "created": summary.created,
@@ -723,7 +732,31 @@ def run_import(cfg: Config, workdir: Path, items: list[Incoming]) -> ImportRun:
         "flagged": summary.flagged,
         "rejected": summary.rejected,
     }
-    return ImportRun(len(items), seconds, counts)
+    db_cpu = None if db0 is None or db1 is None else db1 - db0
+    return ImportRun(len(items), seconds, counts, py1 - py0, db_cpu)
+
+
+def database_backend_pid() -> int | None:
+    """The PostgreSQL backend of Django's connection (None on SQLite)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
+def backend_cpu_s(pid: int | None) -> float | None:
+    """CPU seconds (user + system) the process has used, from /proc: the server must run
+    on this host, as it does for this benchmark."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_baseline(emails: list[str]) -> Latency:
@@ -870,6 +903,7 @@ def report(
             f">= {import_target:,.0f} {verdict(met['import'])}" if import_target else "",
         ),
         ("import", "created/linked/flagged/rejected", "/".join(map(str, imp.summary.values())), ""),
+        ("import", "CPU per row: Python / database us", _cpu_split(imp), ""),
         ("baseline", "email lookup p50 / p95 / p99 ms", _triple(base), ""),
         ("baseline", "email lookups/s", f"{base.per_s:,.0f}", ""),
         ("baseline", "our p95 / baseline p95", f"{p95 / base_p95:.1f}x", ""),
@@ -916,6 +950,10 @@ def report(
         "predicted": q.predicted,
         "correct": q.correct,
         "import_rows_s": round(imp.per_s),
+        "import_cpu_us_per_row": {
+            "python": round(imp.cpu_us_per_row()[0]),
+            "database": None if imp.database_cpu_s is None else round(imp.cpu_us_per_row()[1] or 0),
+        },
         "import": imp.summary,
         "baseline_p50_ms": round(base.ms(50), 3),
         "baseline_p95_ms": round(base_p95, 3),
@@ -929,6 +967,16 @@ def report(
         summary["pgbench_latency_ms"] = pgb.latency_ms
     print(json.dumps(summary))
     return summary
+
+
+def _cpu_split(imp: ImportRun) -> str:
+    """Python and database CPU per row, and the rows/s that much CPU allows on this
+    machine's cores if every core were busy all the time."""
+    python_us, db_us = imp.cpu_us_per_row()
+    total = python_us + (db_us or 0.0)
+    cores = os.cpu_count() or 1
+    bound = f" (all {cores} cores busy: <= {cores * 1e6 / total:,.0f} rows/s)" if total else ""
+    return f"{python_us:,.0f} / {'n/a' if db_us is None else f'{db_us:,.0f}'}{bound}"
 
 
 def _triple(lat: Latency) -> str:
