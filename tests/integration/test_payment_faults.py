@@ -99,6 +99,55 @@ def test_crash_between_the_two_transactions(
     assert verify().ok
 
 
+@pytest.mark.parametrize("crash_in", ["_save_card", "apply_result"])
+def test_retry_after_a_crash_past_the_charge_resumes_the_payment(
+    api: Api, stripe_env: stripe.StripeClient, monkeypatch: pytest.MonkeyPatch, crash_in: str
+) -> None:
+    """Stripe charged, then our second transaction failed: the 500 releases the client's
+    Idempotency-Key, and its retry must find the payment, not charge the card again."""
+    m = member(program())
+    pm = card(stripe_env)
+    body = {"amount": 1500, "currency": "USD", "payment_method_id": pm}
+    headers = {"Idempotency-Key": "buy-after-crash"}
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(billing_services, crash_in, crash)
+    first = api.post(f"/members/{m.pk}/credit-purchases", body, headers=headers)
+    assert_problem(first, 500, "internal_error")
+    monkeypatch.undo()
+    txn = Transaction.objects.get()
+    assert txn.status == "pending" and balance(m) == 0
+    assert len(stripe_intents_for(stripe_env, txn.pk)) == 1  # the card was charged once
+
+    again = api.post(f"/members/{m.pk}/credit-purchases", body, headers=headers)
+    assert again.status_code == 201, again.content
+    assert json.loads(again.content)["transaction_id"] == txn.pk
+    assert Transaction.objects.count() == 1
+    intents = stripe_intents_for(stripe_env, txn.pk)
+    assert len(intents) == 1 and intents[0]["status"] == "succeeded"
+    txn.refresh_from_db()
+    assert txn.status == "captured" and txn.stripe_payment_intent_id == intents[0]["id"]
+    assert balance(m) == 1500 and clearing() == 1500
+    assert WalletTransaction.objects.filter(type="credit_purchased").count() == 1
+    # A third try replays the stored answer and changes nothing.
+    third = api.post(f"/members/{m.pk}/credit-purchases", body, headers=headers)
+    assert third.status_code == 201 and third["Idempotent-Replayed"] == "true"
+    assert Transaction.objects.count() == 1 and balance(m) == 1500
+    assert verify().ok
+
+
+def test_a_new_key_is_a_new_payment(api: Api, stripe_env: stripe.StripeClient) -> None:
+    m = member(program())
+    pm = card(stripe_env)
+    body = {"amount": 500, "currency": "USD", "payment_method_id": pm}
+    for key in ("first-purchase", "second-purchase"):
+        r = api.post(f"/members/{m.pk}/credit-purchases", body, headers={"Idempotency-Key": key})
+        assert r.status_code == 201, r.content
+    assert Transaction.objects.filter(status="captured").count() == 2 and balance(m) == 1000
+
+
 def test_stripe_down_charges_nothing(api: Api, stripe_env: stripe.StripeClient) -> None:
     m = member(program())
     pm = card(stripe_env)

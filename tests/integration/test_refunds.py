@@ -8,6 +8,7 @@ import time
 import pytest
 import stripe
 
+from tessera.billing import refunds
 from tessera.billing.models import Refund, Transaction
 from tessera.ledger.models import LedgerAccount
 from tessera.ledger.services import verify
@@ -44,6 +45,40 @@ def test_partial_then_full_refund_then_409(admin_api: Api, stripe_env: stripe.St
     assert sum(r["amount"] for r in stripe_refunds if r["id"] in ours) == 1000
     view = json.loads(admin_api.get(f"/transactions/{txn.pk}").content)
     assert [x["amount"] for x in view["refunds"]] == [300, 700]
+    assert verify().ok
+
+
+def test_retry_after_a_crash_past_the_refund_finds_it(
+    admin_api: Api, stripe_env: stripe.StripeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stripe refunded, then recording its answer failed: the 500 releases the client's
+    Idempotency-Key, and the retry must find that refund, not pay out a second one."""
+    txn, m = paid(stripe_env)
+    headers = {"Idempotency-Key": "refund-after-crash"}
+
+    def crash(*args: object, **kwargs: object) -> bool:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(refunds, "record_refund_result", crash)
+    first = admin_api.post(f"/transactions/{txn.pk}/refunds", {"amount": 400}, headers=headers)
+    assert_problem(first, 500, "internal_error")
+    monkeypatch.undo()
+    refund = Refund.objects.get()
+    assert refund.status == "pending"
+
+    again = admin_api.post(f"/transactions/{txn.pk}/refunds", {"amount": 400}, headers=headers)
+    assert again.status_code == 201, again.content
+    body = json.loads(again.content)
+    assert body["id"] == refund.pk and body["status"] == "succeeded"
+    assert Refund.objects.count() == 1
+    at_stripe = [
+        r.to_dict()
+        for r in stripe_env.v1.refunds.list(params={"limit": 100}).auto_paging_iter()
+        if (r.to_dict().get("metadata") or {}).get("tessera_refund") == refund.pk
+    ]
+    assert len(at_stripe) == 1 and at_stripe[0]["amount"] == 400
+    txn.refresh_from_db()
+    assert txn.refunded_amount == 400 and balance(m) == 600 and clearing() == 600
     assert verify().ok
 
 

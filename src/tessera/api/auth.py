@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.http import HttpRequest
@@ -23,6 +24,17 @@ def key_from_request(request: HttpRequest) -> ApiKey | None:
     request._tessera_api_key = key  # type: ignore[attr-defined]
     request._tessera_api_key_checked = True  # type: ignore[attr-defined]
     return key
+
+
+def request_key(request: HttpRequest) -> str | None:
+    """The client's name for this request (its Idempotency-Key, scoped to its API key and
+    hashed), for services that must recognise a retry themselves: a payment resumed after
+    a crash must not charge twice. None without a key."""
+    raw = (request.headers.get("Idempotency-Key") or "").strip()
+    api_key = key_from_request(request)
+    if not raw or api_key is None:
+        return None
+    return hashlib.sha256(f"{api_key.pk}\0{raw}".encode()).hexdigest()
 
 
 class ApiKeyAuth(HttpAuthBase):

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import Field
 
-from tessera.api.auth import admin_auth, read_auth
+from tessera.api.auth import admin_auth, read_auth, request_key
 from tessera.api.schemas import ERRORS, Input, Text
 from tessera.billing import webhooks
 from tessera.billing.models import Transaction
@@ -83,7 +83,13 @@ def refund(request: HttpRequest, transaction_id: str, payload: RefundIn) -> Stat
     """Refund part or all of a captured payment; 409 `refund_exceeds_remaining` beyond what
     is left. What the payment bought is reversed (a top-up's points are taken back)."""
     return Status(
-        201, refund_transaction(transaction_id, amount=payload.amount, reason=payload.reason or "")
+        201,
+        refund_transaction(
+            transaction_id,
+            amount=payload.amount,
+            reason=payload.reason or "",
+            request_key=request_key(request),
+        ),
     )
 
 

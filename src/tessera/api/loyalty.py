@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import EmailStr, Field
 
-from tessera.api.auth import admin_auth, read_auth, write_auth
+from tessera.api.auth import admin_auth, read_auth, request_key, write_auth
 from tessera.api.crm import PersonIn, PersonOut
 from tessera.api.schemas import (
     ERRORS,
@@ -376,7 +376,7 @@ def purchase_credit(request: HttpRequest, member_id: str, payload: CreditPurchas
     402 `payment_declined`."""
     out = credit.purchase_credit(
         member_id, amount=payload.amount, currency=payload.currency,
-        payment_method_id=payload.payment_method_id,
+        payment_method_id=payload.payment_method_id, request_key=request_key(request),
     )  # fmt: skip
     body = {**out, "transaction_id": out["transaction"].pk}
     return Status(201 if out["status"] == "succeeded" else 202, body)

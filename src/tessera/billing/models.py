@@ -65,6 +65,9 @@ class Transaction(models.Model):
     purpose_id = models.CharField(max_length=64)
     capture_method = models.CharField(max_length=10, default="automatic")
     stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # The client's request (a hash of its API key and Idempotency-Key): a retry after a
+    # crash resumes this transaction instead of creating a second charge.
+    request_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
     failure_code = models.CharField(max_length=100, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     refunded_amount = models.PositiveBigIntegerField(default=0)
@@ -118,6 +121,8 @@ class Refund(models.Model):
     reason = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     stripe_refund_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # The client's request (see Transaction.request_key): a retry finds this refund.
+    request_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
     failure_reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

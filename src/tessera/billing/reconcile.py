@@ -19,11 +19,15 @@ from tessera.billing.gateways.base import (
     GatewayRejected,
     GatewayUnavailable,
     PaymentResult,
-    RefundResult,
 )
 from tessera.billing.gateways.stripe import get_gateway
 from tessera.billing.models import Refund, Transaction
-from tessera.billing.refunds import fail_refund, record_refund_result, refund_idempotency_key
+from tessera.billing.refunds import (
+    RefundCreateRefused,
+    ask_stripe_about,
+    fail_refund,
+    record_refund_result,
+)
 from tessera.billing.services import apply_result
 
 OPEN = (Transaction.Status.PENDING, Transaction.Status.AUTHORIZED)
@@ -94,7 +98,7 @@ def _reconcile_refunds(
         report.refunds_checked += 1
         refund = Refund.objects.select_related("transaction").get(pk=refund_id)
         try:
-            result = _ask_stripe(gateway, refund)
+            result = ask_stripe_about(gateway, refund)
         except GatewayUnavailable as exc:
             report.refunds_unreachable += 1
             report.lines.append(f"{refund.pk}: Stripe unreachable ({exc})")
@@ -105,7 +109,7 @@ def _reconcile_refunds(
             report.refunds_unchanged += 1
             report.lines.append(f"{refund.pk}: Stripe refused ({exc}); left pending")
             continue
-        except _CreateRefused as exc:
+        except RefundCreateRefused as exc:
             # No refund of ours exists at Stripe and it will not make one: nothing was
             # paid out, so release the reservation like the API does.
             changed = fail_refund(refund.pk, str(exc))
@@ -120,28 +124,3 @@ def _reconcile_refunds(
         else:
             report.refunds_failed += 1
         report.lines.append(f"{refund.pk}: pending -> {refund.status}")
-
-
-class _CreateRefused(Exception):
-    pass
-
-
-def _ask_stripe(gateway: Any, refund: Refund) -> RefundResult:
-    if refund.stripe_refund_id:
-        return gateway.retrieve_refund(refund.stripe_refund_id)
-    pi_id = refund.transaction.stripe_payment_intent_id
-    found = gateway.find_refund(pi_id, refund.pk)
-    if found is not None:
-        return found
-    # Stripe never got the request. The refund was promised (the API answered `pending`)
-    # and what it paid for was already taken back, so finish it: the same request under
-    # the same key, so that a racing original can still refund only once.
-    try:
-        return gateway.refund(
-            pi_id,
-            refund.amount,
-            idempotency_key=refund_idempotency_key(refund.pk),
-            metadata={"tessera_refund": refund.pk},
-        )
-    except GatewayRejected as exc:
-        raise _CreateRefused(str(exc)) from exc

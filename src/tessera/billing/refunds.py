@@ -3,11 +3,13 @@ with a key derived from the refund's id, then confirm or compensate."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import transaction as db
 from django.db.models import F
 
-from tessera.billing.gateways.base import GatewayUnavailable, RefundResult
+from tessera.billing.gateways.base import GatewayRejected, GatewayUnavailable, RefundResult
 from tessera.billing.gateways.stripe import get_gateway
 from tessera.billing.models import Refund, Transaction
 from tessera.billing.services import cash_accounts
@@ -28,10 +30,17 @@ def get_transaction(txn_id: str) -> Transaction:
     return get_by_id(Transaction, txn_id, "transaction")
 
 
-def refund_transaction(txn_id: str, *, amount: int | None = None, reason: str = "") -> Refund:
+def refund_transaction(
+    txn_id: str, *, amount: int | None = None, reason: str = "", request_key: str | None = None
+) -> Refund:
     """Refund ``amount`` (default: all that remains). 409 ``refund_exceeds_remaining`` if
-    it is more than the captured amount less earlier refunds, checked under a row lock."""
+    it is more than the captured amount less earlier refunds, checked under a row lock.
+
+    ``request_key`` names the client's request (its Idempotency-Key): a retry of a request
+    that crashed after Stripe refunded finds that refund instead of refunding again."""
     get_transaction(txn_id)
+    if request_key and (earlier := Refund.objects.filter(request_key=request_key).first()):
+        return _resume(earlier)
     with db.atomic():
         txn = Transaction.objects.select_for_update().get(pk=txn_id)
         if txn.status != Transaction.Status.CAPTURED or not txn.stripe_payment_intent_id:
@@ -46,7 +55,9 @@ def refund_transaction(txn_id: str, *, amount: int | None = None, reason: str = 
                 remaining=remaining,
             )
         Transaction.objects.filter(pk=txn.pk).update(refunded_amount=F("refunded_amount") + amount)
-        refund = Refund.objects.create(transaction=txn, amount=amount, reason=reason[:255])
+        refund = Refund.objects.create(
+            transaction=txn, amount=amount, reason=reason[:255], request_key=request_key
+        )
         # The owner reverses what the money bought (points, registrations) now, inside the
         # reservation, so a refund is never paid out for something still held.
         settle_refund(txn, refund)
@@ -65,6 +76,50 @@ def refund_transaction(txn_id: str, *, amount: int | None = None, reason: str = 
     record_refund_result(refund.pk, result)
     refund.refresh_from_db()
     return refund
+
+
+def _resume(refund: Refund) -> Refund:
+    """The same refund request again: what the first attempt achieved, finished if Stripe
+    has not answered for it yet."""
+    if refund.status != Refund.Status.PENDING:
+        return refund
+    try:
+        result = ask_stripe_about(get_gateway(), refund)
+    except GatewayUnavailable:
+        return refund  # still pending; the webhook or the reconciler finishes it
+    except RefundCreateRefused as exc:
+        fail_refund(refund.pk, str(exc)[:255])
+    else:
+        record_refund_result(refund.pk, result)
+    refund.refresh_from_db()
+    return refund
+
+
+class RefundCreateRefused(Exception):
+    """Stripe has no refund of ours for this row and refuses to make one."""
+
+
+def ask_stripe_about(gateway: Any, refund: Refund) -> RefundResult:
+    """What Stripe did with one of our refunds: by its id, else by our metadata on the
+    payment's refunds, else (Stripe never got the request) the create made again."""
+    if refund.stripe_refund_id:
+        return gateway.retrieve_refund(refund.stripe_refund_id)
+    pi_id = refund.transaction.stripe_payment_intent_id
+    found = gateway.find_refund(pi_id, refund.pk)
+    if found is not None:
+        return found
+    # The refund was promised (the API answered) and what it paid for was already taken
+    # back, so finish it: the same request under the same key, so that a racing original
+    # can still refund only once.
+    try:
+        return gateway.refund(
+            pi_id,
+            refund.amount,
+            idempotency_key=refund_idempotency_key(refund.pk),
+            metadata={"tessera_refund": refund.pk},
+        )
+    except GatewayRejected as exc:
+        raise RefundCreateRefused(str(exc)) from exc
 
 
 def refund_idempotency_key(refund_id: str) -> str:

@@ -147,23 +147,80 @@ def charge_card(
     purpose: str,
     purpose_id: str,
     capture: bool = True,
+    request_key: str | None = None,
 ) -> tuple[Transaction, PaymentResult | None]:
     """Charge a card through the gateway in three steps (see the module doc).
 
     Must be called outside a database transaction. Raises ``PaymentDeclined`` (402) on a
     decline and ``PaymentUnavailable`` (502) when Stripe cannot be reached; in that case the
-    transaction stays pending for ``tessera reconcile``."""
+    transaction stays pending for ``tessera reconcile``.
+
+    ``request_key`` names the client's request (its Idempotency-Key): a retry of a request
+    that crashed after Stripe charged resumes the same transaction, so it asks Stripe what
+    happened instead of charging again."""
     with db.atomic():
-        txn = Transaction.objects.create(
-            contact=contact, amount=amount, currency=currency, purpose=purpose,
-            purpose_id=purpose_id, capture_method="automatic" if capture else "manual",
-        )  # fmt: skip
+        txn = (
+            Transaction.objects.select_for_update().filter(request_key=request_key).first()
+            if request_key
+            else None
+        )
+        resumed = txn is not None
+        if txn is None:
+            txn = Transaction.objects.create(
+                contact=contact, amount=amount, currency=currency, purpose=purpose,
+                purpose_id=purpose_id, capture_method="automatic" if capture else "manual",
+                request_key=request_key,
+            )  # fmt: skip
+    if resumed:
+        return _resume(txn, contact, payment_method_id, capture)
+    return _attempt(txn, contact, payment_method_id, capture)
+
+
+def _resume(
+    txn: Transaction, contact: Contact, payment_method_id: str, capture: bool
+) -> tuple[Transaction, PaymentResult | None]:
+    """The same request again: answer with what the first attempt achieved, asking Stripe
+    when that is not recorded yet; charge only if Stripe never saw the first attempt."""
+    if txn.status == S.FAILED:
+        raise PaymentDeclined(
+            f"The card was declined ({txn.failure_code or 'no reason given'}).",
+            decline_code=txn.failure_code,
+            transaction_id=txn.pk,
+        )
+    if txn.status == S.CANCELED:
+        from tessera.core.errors import Conflict
+
+        raise Conflict(f"Payment {txn.pk} was canceled.", transaction_id=txn.pk)
+    if txn.status != S.PENDING:
+        return txn, None
+    gateway = get_gateway()
+    try:
+        if txn.stripe_payment_intent_id:
+            found: PaymentResult | None = gateway.retrieve(txn.stripe_payment_intent_id)
+        else:
+            finder = getattr(gateway, "find_by_transaction", None)
+            found = finder(txn.pk) if finder else None
+    except GatewayUnavailable as exc:
+        raise PaymentUnavailable(
+            "Stripe could not be reached; the payment will be settled when it answers.",
+            transaction_id=txn.pk,
+        ) from exc
+    if found is None:
+        # Stripe has no payment of ours (the same idempotency key would return it if it
+        # had one): this is the first attempt that reaches it.
+        return _attempt(txn, contact, payment_method_id, capture)
+    return _record(txn, contact, None, found)
+
+
+def _attempt(
+    txn: Transaction, contact: Contact, payment_method_id: str, capture: bool
+) -> tuple[Transaction, PaymentResult | None]:
     gateway = get_gateway()
     try:
         customer_id = _customer(contact)
         card = gateway.attach_card(payment_method_id, customer_id)
         result = gateway.create_payment(
-            amount=amount, currency=currency, customer_id=customer_id,
+            amount=txn.amount, currency=txn.currency, customer_id=customer_id,
             payment_method_id=payment_method_id, capture=capture,
             idempotency_key=f"txn:{txn.pk}:create", metadata={"tessera_transaction": txn.pk},
         )  # fmt: skip
@@ -175,13 +232,23 @@ def charge_card(
     except CardRejected as exc:
         with db.atomic():
             locked = Transaction.objects.select_for_update().get(pk=txn.pk)
-            apply_result(locked, PaymentResult("failed", None, amount, None, exc.code, exc.message))
+            apply_result(
+                locked, PaymentResult("failed", None, txn.amount, None, exc.code, exc.message)
+            )
         raise PaymentDeclined(
             f"The card was declined ({exc.code}).", decline_code=exc.code, transaction_id=txn.pk
         ) from exc
+    return _record(txn, contact, card, result)
+
+
+def _record(
+    txn: Transaction, contact: Contact, card: CardDetails | None, result: PaymentResult
+) -> tuple[Transaction, PaymentResult | None]:
+    """The second transaction of the saga: the card and Stripe's answer, settled."""
     with db.atomic():
         locked = Transaction.objects.select_for_update().get(pk=txn.pk)
-        locked.payment_method = _save_card(contact, card)
+        if card is not None:
+            locked.payment_method = _save_card(contact, card)
         apply_result(locked, result)
     if locked.status == S.FAILED:
         raise PaymentDeclined(

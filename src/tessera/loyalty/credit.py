@@ -66,7 +66,12 @@ def refund_topup(txn: Transaction, refund: Refund) -> None:
 
 
 def purchase_credit(
-    member_id: str, *, amount: int, currency: str, payment_method_id: str
+    member_id: str,
+    *,
+    amount: int,
+    currency: str,
+    payment_method_id: str,
+    request_key: str | None = None,
 ) -> dict[str, Any]:
     member = get_member(member_id)
     if currency != member.program.currency:
@@ -78,6 +83,7 @@ def purchase_credit(
     txn, result = charge_card(
         contact=member.contact, amount=amount, currency=currency,
         payment_method_id=payment_method_id, purpose=PURPOSE, purpose_id=member.pk,
+        request_key=request_key,
     )  # fmt: skip
     wtx = WalletTransaction.objects.filter(journal_entry__reference=f"topup:{txn.pk}").first()
     if txn.status == Transaction.Status.CAPTURED and wtx is None:
