@@ -13,7 +13,7 @@ import stripe
 from django.core.management import call_command
 
 from tessera.billing import services as billing_services
-from tessera.billing.gateways.base import GatewayUnavailable
+from tessera.billing.gateways.base import GatewayRejected, GatewayUnavailable
 from tessera.billing.gateways.stripe import StripeGateway, set_gateway
 from tessera.billing.models import Transaction
 from tessera.ledger.services import verify
@@ -36,6 +36,13 @@ class TimeoutAfterCharge(StripeGateway):
 class StripeDown(StripeGateway):
     def create_payment(self, **kw: Any) -> Any:
         raise GatewayUnavailable("500 from Stripe after retries")
+
+
+class StripeRefusesRequest(StripeGateway):
+    """Stripe answers 400 to the create (an amount below its minimum, say)."""
+
+    def create_payment(self, **kw: Any) -> Any:
+        raise GatewayRejected("Amount must be at least $0.50 usd")
 
 
 def stripe_intents_for(client: stripe.StripeClient, txn_id: str) -> list[dict[str, Any]]:
@@ -146,6 +153,21 @@ def test_a_new_key_is_a_new_payment(api: Api, stripe_env: stripe.StripeClient) -
         r = api.post(f"/members/{m.pk}/credit-purchases", body, headers={"Idempotency-Key": key})
         assert r.status_code == 201, r.content
     assert Transaction.objects.filter(status="captured").count() == 2 and balance(m) == 1000
+
+
+def test_a_request_stripe_refuses_is_422_and_credits_nothing(
+    api: Api, stripe_env: stripe.StripeClient
+) -> None:
+    m = member(program())
+    pm = card(stripe_env)
+    set_gateway(StripeRefusesRequest())
+    body = assert_problem(topup(api, m, pm, amount=1), 422, "payment_rejected")
+    assert "at least" in body["detail"]
+    txn = Transaction.objects.get(pk=body["transaction_id"])
+    assert txn.status == "failed" and txn.failure_code == "invalid_request"
+    assert balance(m) == 0 and clearing() == 0
+    assert not WalletTransaction.objects.exists()
+    assert verify().ok
 
 
 def test_stripe_down_charges_nothing(api: Api, stripe_env: stripe.StripeClient) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 import stripe
 
 from tessera.billing import refunds
+from tessera.billing.gateways.base import GatewayRejected
+from tessera.billing.gateways.stripe import StripeGateway, set_gateway
 from tessera.billing.models import Refund, Transaction
 from tessera.ledger.models import LedgerAccount
 from tessera.ledger.services import verify
@@ -79,6 +82,27 @@ def test_retry_after_a_crash_past_the_refund_finds_it(
     assert len(at_stripe) == 1 and at_stripe[0]["amount"] == 400
     txn.refresh_from_db()
     assert txn.refunded_amount == 400 and balance(m) == 600 and clearing() == 600
+    assert verify().ok
+
+
+def test_a_refund_stripe_refuses_is_409_and_gives_everything_back(
+    admin_api: Api, stripe_env: stripe.StripeClient
+) -> None:
+    txn, m = paid(stripe_env)
+
+    class AlreadyRefundedAtStripe(StripeGateway):
+        def refund(self, *args: object, **kwargs: object) -> Any:
+            raise GatewayRejected("Charge has already been refunded.")
+
+    set_gateway(AlreadyRefundedAtStripe())
+    body = assert_problem(
+        admin_api.post(f"/transactions/{txn.pk}/refunds", {"amount": 400}), 409, "refund_refused"
+    )
+    set_gateway(None)
+    refund = Refund.objects.get(pk=body["refund_id"])
+    assert refund.status == "failed" and "already been refunded" in refund.failure_reason
+    txn.refresh_from_db()
+    assert txn.refunded_amount == 0 and balance(m) == 1000 and clearing() == 1000
     assert verify().ok
 
 

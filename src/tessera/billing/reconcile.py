@@ -74,6 +74,12 @@ def reconcile(
             report.unreachable += 1
             report.lines.append(f"{txn.pk}: Stripe unreachable ({exc})")
             continue
+        except GatewayRejected as exc:
+            # Stripe does not know the PaymentIntent we saved: a person must look; the
+            # rest of the run goes on.
+            report.unchanged += 1
+            report.lines.append(f"{txn.pk}: Stripe refused ({exc}); left {txn.status}")
+            continue
         with db.atomic():
             locked = Transaction.objects.select_for_update().get(pk=txn.pk)
             changed = apply_result(locked, result)

@@ -21,6 +21,11 @@ from tessera.crm.services import record_timeline
 from tessera.ledger.services import Leg, post
 
 
+class RefundRefused(Conflict):
+    code = "refund_refused"
+    title = "The payment provider refused the refund"
+
+
 class RefundExceedsRemaining(Conflict):
     code = "refund_exceeds_remaining"
     title = "The refund is larger than what is left to refund"
@@ -43,38 +48,54 @@ def refund_transaction(
         return _resume(earlier)
     with db.atomic():
         txn = Transaction.objects.select_for_update().get(pk=txn_id)
-        if txn.status != Transaction.Status.CAPTURED or not txn.stripe_payment_intent_id:
-            raise Conflict(f"Transaction {txn.pk} is {txn.status}; only captured payments refund.")
-        remaining = txn.amount - txn.refunded_amount
-        amount = remaining if amount is None else amount
-        if amount <= 0:
-            raise ValidationFailed.field("amount", "must be positive")
-        if amount > remaining:
-            raise RefundExceedsRemaining(
-                f"{amount} asked, {remaining} of {txn.amount} {txn.currency} left to refund.",
-                remaining=remaining,
-            )
-        Transaction.objects.filter(pk=txn.pk).update(refunded_amount=F("refunded_amount") + amount)
-        refund = Refund.objects.create(
-            transaction=txn, amount=amount, reason=reason[:255], request_key=request_key
-        )
-        # The owner reverses what the money bought (points, registrations) now, inside the
-        # reservation, so a refund is never paid out for something still held.
-        settle_refund(txn, refund)
+        # The same request running at the same time (its key taken over) waited for this
+        # lock: its refund is the one.
+        earlier = Refund.objects.filter(request_key=request_key).first() if request_key else None
+        if earlier is None:
+            refund = _reserve(txn, amount, reason, request_key)
+    if earlier is not None:
+        return _resume(earlier)
     try:
         result = get_gateway().refund(
             txn.stripe_payment_intent_id,
-            amount,
+            refund.amount,
             idempotency_key=refund_idempotency_key(refund.pk),
             metadata={"tessera_refund": refund.pk},
         )
     except GatewayUnavailable:
         return refund  # stays pending; the webhook or the reconciler finishes it
+    except GatewayRejected as exc:  # e.g. already refunded from Stripe's dashboard
+        fail_refund(refund.pk, str(exc)[:255])
+        raise RefundRefused(f"Stripe refused the refund: {exc}", refund_id=refund.pk) from exc
     except Exception as exc:
         fail_refund(refund.pk, str(exc)[:255])
         raise
     record_refund_result(refund.pk, result)
     refund.refresh_from_db()
+    return refund
+
+
+def _reserve(txn: Transaction, amount: int | None, reason: str, request_key: str | None) -> Refund:
+    """Take ``amount`` off what is left to refund (the transaction is locked), and let the
+    owner reverse what the money bought."""
+    if txn.status != Transaction.Status.CAPTURED or not txn.stripe_payment_intent_id:
+        raise Conflict(f"Transaction {txn.pk} is {txn.status}; only captured payments refund.")
+    remaining = txn.amount - txn.refunded_amount
+    amount = remaining if amount is None else amount
+    if amount <= 0:
+        raise ValidationFailed.field("amount", "must be positive")
+    if amount > remaining:
+        raise RefundExceedsRemaining(
+            f"{amount} asked, {remaining} of {txn.amount} {txn.currency} left to refund.",
+            remaining=remaining,
+        )
+    Transaction.objects.filter(pk=txn.pk).update(refunded_amount=F("refunded_amount") + amount)
+    refund = Refund.objects.create(
+        transaction=txn, amount=amount, reason=reason[:255], request_key=request_key
+    )
+    # The owner reverses what the money bought (points, registrations) now, inside the
+    # reservation, so a refund is never paid out for something still held.
+    settle_refund(txn, refund)
     return refund
 
 

@@ -7,19 +7,21 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError
 from django.db import transaction as db
 from django.utils import timezone
 
 from tessera.billing.gateways.base import (
     CardDetails,
     CardRejected,
+    GatewayRejected,
     GatewayUnavailable,
     PaymentResult,
 )
 from tessera.billing.gateways.stripe import get_gateway
 from tessera.billing.models import PaymentMethod, StripeCustomer, Transaction
 from tessera.billing.settlement import settle
-from tessera.core.errors import ProblemError
+from tessera.core.errors import Conflict, ProblemError
 from tessera.core.money import Money
 from tessera.crm.models import Contact
 from tessera.crm.services import record_timeline
@@ -44,6 +46,15 @@ class PaymentDeclined(ProblemError):
     status = 402
     code = "payment_declined"
     title = "The card was declined"
+
+
+class PaymentRejected(ProblemError):
+    """Stripe refused the payment request itself (not the card): an amount below its
+    minimum, say. The same request would be refused again."""
+
+    status = 422
+    code = "payment_rejected"
+    title = "The payment provider refused the request"
 
 
 class PaymentUnavailable(ProblemError):
@@ -158,19 +169,20 @@ def charge_card(
     ``request_key`` names the client's request (its Idempotency-Key): a retry of a request
     that crashed after Stripe charged resumes the same transaction, so it asks Stripe what
     happened instead of charging again."""
-    with db.atomic():
-        txn = (
-            Transaction.objects.select_for_update().filter(request_key=request_key).first()
-            if request_key
-            else None
-        )
-        resumed = txn is not None
-        if txn is None:
-            txn = Transaction.objects.create(
-                contact=contact, amount=amount, currency=currency, purpose=purpose,
-                purpose_id=purpose_id, capture_method="automatic" if capture else "manual",
-                request_key=request_key,
-            )  # fmt: skip
+    txn = Transaction.objects.filter(request_key=request_key).first() if request_key else None
+    resumed = txn is not None
+    if txn is None:
+        try:
+            with db.atomic():
+                txn = Transaction.objects.create(
+                    contact=contact, amount=amount, currency=currency, purpose=purpose,
+                    purpose_id=purpose_id, capture_method="automatic" if capture else "manual",
+                    request_key=request_key,
+                )  # fmt: skip
+        except IntegrityError:
+            # The same request, running at the same time (its key was taken over):
+            # theirs is the payment.
+            txn, resumed = Transaction.objects.get(request_key=request_key), True
     if resumed:
         return _resume(txn, contact, payment_method_id, capture)
     return _attempt(txn, contact, payment_method_id, capture)
@@ -188,8 +200,6 @@ def _resume(
             transaction_id=txn.pk,
         )
     if txn.status == S.CANCELED:
-        from tessera.core.errors import Conflict
-
         raise Conflict(f"Payment {txn.pk} was canceled.", transaction_id=txn.pk)
     if txn.status != S.PENDING:
         return txn, None
@@ -230,15 +240,20 @@ def _attempt(
             transaction_id=txn.pk,
         ) from exc
     except CardRejected as exc:
-        with db.atomic():
-            locked = Transaction.objects.select_for_update().get(pk=txn.pk)
-            apply_result(
-                locked, PaymentResult("failed", None, txn.amount, None, exc.code, exc.message)
-            )
+        _fail(txn, exc.code, exc.message)
         raise PaymentDeclined(
             f"The card was declined ({exc.code}).", decline_code=exc.code, transaction_id=txn.pk
         ) from exc
+    except GatewayRejected as exc:
+        _fail(txn, "invalid_request", str(exc))
+        raise PaymentRejected(f"Stripe refused the payment: {exc}", transaction_id=txn.pk) from exc
     return _record(txn, contact, card, result)
+
+
+def _fail(txn: Transaction, code: str, message: str) -> None:
+    with db.atomic():
+        locked = Transaction.objects.select_for_update().get(pk=txn.pk)
+        apply_result(locked, PaymentResult("failed", None, txn.amount, None, code, message))
 
 
 def _record(
@@ -287,7 +302,6 @@ def cancel_transaction(txn_id: str) -> Transaction:
 
 
 def _finish_authorised(txn_id: str, action: str) -> Transaction:
-    from tessera.core.errors import Conflict
 
     txn = Transaction.objects.get(pk=txn_id)
     done = S.CAPTURED if action == "capture" else S.CANCELED
@@ -304,6 +318,10 @@ def _finish_authorised(txn_id: str, action: str) -> Transaction:
     except GatewayUnavailable as exc:
         raise PaymentUnavailable(
             f"Stripe could not be reached to {action}.", transaction_id=txn.pk
+        ) from exc
+    except GatewayRejected as exc:  # e.g. an authorisation that expired at Stripe
+        raise Conflict(
+            f"Stripe refused to {action} {txn.pk}: {exc}", transaction_id=txn.pk
         ) from exc
     with db.atomic():
         locked = Transaction.objects.select_for_update().get(pk=txn.pk)

@@ -82,6 +82,8 @@ class StripeGateway:
             raise GatewayUnavailable(str(exc)) from exc
         except stripe.APIError as exc:  # 5xx after the SDK's retries
             raise GatewayUnavailable(str(exc)) from exc
+        except stripe.InvalidRequestError as exc:  # a 4xx: the same call would fail again
+            raise GatewayRejected(str(exc.user_message or exc)) from exc
 
     def ensure_customer(self, *, email: str, name: str, idempotency_key: str) -> str:
         customer = self._call(
@@ -104,8 +106,8 @@ class StripeGateway:
             error = exc.error
             code = str((error and (error.decline_code or error.code)) or "card_declined")
             raise CardRejected(code, str(exc.user_message or "declined")) from exc
-        except stripe.InvalidRequestError as exc:
-            raise CardRejected("invalid_payment_method", str(exc.user_message or exc)) from exc
+        except GatewayRejected as exc:  # no such payment method, or not usable
+            raise CardRejected("invalid_payment_method", str(exc)) from exc
         card = pm.get("card") or {}
         billing = pm.get("billing_details") or {}
         address = billing.get("address") or {}
@@ -162,6 +164,8 @@ class StripeGateway:
             )
         except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
             raise GatewayUnavailable(str(exc)) from exc
+        except stripe.InvalidRequestError as exc:  # e.g. below Stripe's minimum amount
+            raise GatewayRejected(str(exc.user_message or exc)) from exc
         return _result(pi)
 
     def capture(self, payment_intent_id: str, *, idempotency_key: str) -> PaymentResult:
@@ -224,7 +228,7 @@ class StripeGateway:
                     self.client.v1.payment_intents.list, params={"limit": 100}
                 ).auto_paging_iter()
             ]
-        except (stripe.APIConnectionError, stripe.APIError) as exc:
+        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
             raise GatewayUnavailable(str(exc)) from exc
         for pi in items:
             if (pi.get("metadata") or {}).get("tessera_transaction") == transaction_id:
