@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from io import StringIO
 from typing import Any
 
 import pytest
 import stripe
 from django.core.management import call_command
+from django.db import transaction
+from django.utils import timezone
 
 from tessera.billing import services as billing_services
-from tessera.billing.gateways.base import GatewayRejected, GatewayUnavailable
+from tessera.billing.gateways.base import GatewayRejected, GatewayUnavailable, PaymentResult
 from tessera.billing.gateways.stripe import StripeGateway, set_gateway
 from tessera.billing.models import Transaction
+from tessera.billing.services import apply_result
 from tessera.ledger.services import verify
 from tessera.loyalty.models import WalletTransaction
 from tests.conftest import Api, assert_problem
@@ -52,7 +56,7 @@ def stripe_intents_for(client: stripe.StripeClient, txn_id: str) -> list[dict[st
 
 def reconcile() -> str:
     out = StringIO()
-    call_command("reconcile", "--since", "1h", "--min-age", "0s", stdout=out)
+    call_command("reconcile", "--since", "24h", "--min-age", "0s", stdout=out)
     return out.getvalue()
 
 
@@ -177,11 +181,75 @@ def test_stripe_down_charges_nothing(api: Api, stripe_env: stripe.StripeClient) 
     assert_problem(topup(api, m, pm), 502, "payment_gateway_unavailable")
     set_gateway(None)
     txn = Transaction.objects.get()
+    # Not found yet is not proof: Stripe's search lags; the payment waits for the grace.
+    assert f"{txn.pk}: not found at Stripe yet" in reconcile()
+    txn.refresh_from_db()
+    assert txn.status == "pending"
+    Transaction.objects.filter(pk=txn.pk).update(created_at=timezone.now() - timedelta(hours=2))
     assert "pending -> canceled" in reconcile()
     txn.refresh_from_db()
     assert txn.status == "canceled" and stripe_intents_for(stripe_env, txn.pk) == []
+    assert txn.failure_code == "not_found_at_stripe"
     assert balance(m) == 0 and clearing() == 0
     assert verify().ok
+
+
+class SearchLags(StripeGateway):
+    """Stripe's search has not indexed the payment yet."""
+
+    def find_by_transaction(self, transaction_id: str) -> Any:
+        return None
+
+
+def test_stripe_capturing_after_we_inferred_a_cancel_wins(
+    api: Api, stripe_env: stripe.StripeClient
+) -> None:
+    """Stripe charged (its answer was lost), its search did not show the payment for over
+    the grace period, so reconcile canceled; then Stripe's webhook says succeeded: the
+    payment is captured and credited, not ignored as older news."""
+    m = member(program())
+    pm = card(stripe_env)
+    set_gateway(TimeoutAfterCharge())
+    assert_problem(topup(api, m, pm), 502, "payment_gateway_unavailable")
+    txn = Transaction.objects.get()
+    Transaction.objects.filter(pk=txn.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    set_gateway(SearchLags())
+    assert "pending -> canceled" in reconcile()
+    set_gateway(None)
+    (intent,) = stripe_intents_for(stripe_env, txn.pk)
+    event = {"id": "evt_late_capture", "object": "event", "type": "payment_intent.succeeded",
+             "created": int(time.time()), "data": {"object": intent}}  # fmt: skip
+    payload, sig = signed(event)
+    r = api.client.post("/api/v1/webhooks/stripe", payload, content_type="application/json",
+                        headers={"Stripe-Signature": sig})  # fmt: skip
+    assert r.status_code == 200, r.content
+    txn.refresh_from_db()
+    assert txn.status == "captured" and txn.failure_code == ""
+    assert balance(m) == 1500 and clearing() == 1500
+    assert WalletTransaction.objects.filter(type="credit_purchased").count() == 1
+    assert verify().ok
+
+
+def test_a_cancel_stripe_reported_is_final(api: Api, stripe_env: stripe.StripeClient) -> None:
+    """Only an inferred cancel yields: one Stripe reported stays canceled (forward only)."""
+    m = member(program())
+    pm = card(stripe_env)
+    set_gateway(TimeoutAfterCharge())
+    assert_problem(topup(api, m, pm), 502, "payment_gateway_unavailable")
+    set_gateway(None)
+    txn = Transaction.objects.get()
+    (intent,) = stripe_intents_for(stripe_env, txn.pk)
+    with transaction.atomic():
+        locked = Transaction.objects.select_for_update().get(pk=txn.pk)
+        apply_result(locked, PaymentResult("canceled", intent["id"]))
+    assert not_changed_by(apply_result, txn.pk, PaymentResult("succeeded", intent["id"], 1500))
+    txn.refresh_from_db()
+    assert txn.status == "canceled" and balance(m) == 0 and clearing() == 0
+
+
+def not_changed_by(fn: Any, txn_id: str, result: PaymentResult) -> bool:
+    with transaction.atomic():
+        return not fn(Transaction.objects.select_for_update().get(pk=txn_id), result)
 
 
 def test_3d_secure_waits_for_the_webhook(api: Api, stripe_env: stripe.StripeClient) -> None:
@@ -246,7 +314,8 @@ def test_500_from_stripe_is_retried_with_one_key_then_reconciled(
 ) -> None:
     """A real HTTP 500 on the payment call: the SDK retries it with the same idempotency
     key (so a real Stripe could never charge twice), then we answer 502 and leave the
-    transaction pending; reconcile finds nothing at Stripe and cancels it."""
+    transaction pending; reconcile finds nothing at Stripe and, after the grace period for
+    Stripe's search, cancels it."""
     m = member(program())
     pm = card(stripe_env)
 
@@ -263,6 +332,8 @@ def test_500_from_stripe_is_retried_with_one_key_then_reconciled(
     keys = {key for _, _, key in proxy.failed}
     assert len(proxy.failed) == 3 and keys == {f"txn:{txn.pk}:create"}  # 1 try + 2 retries
     assert txn.status == "pending" and stripe_intents_for(stripe_env, txn.pk) == []
+    assert "not found at Stripe yet" in reconcile()
+    Transaction.objects.filter(pk=txn.pk).update(created_at=timezone.now() - timedelta(hours=2))
     assert "pending -> canceled" in reconcile()
     txn.refresh_from_db()
     assert txn.status == "canceled" and stripe_intents_for(stripe_env, txn.pk) == []

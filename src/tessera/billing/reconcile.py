@@ -28,9 +28,12 @@ from tessera.billing.refunds import (
     fail_refund,
     record_refund_result,
 )
-from tessera.billing.services import apply_result
+from tessera.billing.services import NOT_FOUND_AT_STRIPE, apply_result
 
 OPEN = (Transaction.Status.PENDING, Transaction.Status.AUTHORIZED)
+# How long a payment Stripe has no record of stays pending before it is canceled: Stripe's
+# search is eventually consistent (usually within a minute, up to an hour in an outage).
+NOT_FOUND_GRACE = timedelta(hours=1)
 
 
 @dataclass
@@ -63,13 +66,21 @@ def reconcile(
             if txn.stripe_payment_intent_id:
                 result = gateway.retrieve(txn.stripe_payment_intent_id)
             else:
-                # We crashed before saving Stripe's id. Creating again with the same
-                # idempotency key returns the original PaymentIntent (or, if Stripe never
-                # got the first call, makes it: the customer asked to pay).
+                # We crashed or timed out before saving Stripe's id: look for the
+                # PaymentIntent by the transaction id in its metadata.
                 found = getattr(gateway, "find_by_transaction", None)
                 result = found(txn.pk) if found else None
+                if result is None and txn.created_at > now - NOT_FOUND_GRACE:
+                    # Stripe's search can lag behind its payments: not finding ours yet
+                    # does not mean there is none. Ask again on a later run.
+                    report.unchanged += 1
+                    report.lines.append(f"{txn.pk}: not found at Stripe yet; left pending")
+                    continue
                 if result is None:
-                    result = PaymentResult("canceled", None)
+                    result = PaymentResult(
+                        "canceled", None, failure_code=NOT_FOUND_AT_STRIPE,
+                        failure_message="no payment at Stripe for this transaction",
+                    )  # fmt: skip
         except GatewayUnavailable as exc:
             report.unreachable += 1
             report.lines.append(f"{txn.pk}: Stripe unreachable ({exc})")

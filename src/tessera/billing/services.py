@@ -34,6 +34,9 @@ S = Transaction.Status
 # may retry, e.g. after 3-D Secure), so a later authorisation or capture still wins over
 # it; captured and canceled are final and equal, neither overwrites the other.
 RANK = {S.PENDING: 0, S.FAILED: 1, S.AUTHORIZED: 2, S.CAPTURED: 3, S.CANCELED: 3}
+# failure_code of a transaction the reconciler canceled because Stripe had no payment for
+# it (rather than because Stripe said so).
+NOT_FOUND_AT_STRIPE = "not_found_at_stripe"
 GATEWAY_STATUS = {
     "succeeded": S.CAPTURED,
     "requires_capture": S.AUTHORIZED,
@@ -103,13 +106,22 @@ def apply_result(txn: Transaction, result: PaymentResult) -> bool:
     new = GATEWAY_STATUS.get(result.status)
     if result.payment_intent_id and not txn.stripe_payment_intent_id:
         txn.stripe_payment_intent_id = result.payment_intent_id
-    if new is None or RANK[S(new)] <= RANK[S(txn.status)]:
+    # A cancel we only inferred (Stripe showed no payment) yields to Stripe saying it took
+    # the money after all: its search can lag behind its payments.
+    overrides_inferred = (
+        txn.status == S.CANCELED
+        and txn.failure_code == NOT_FOUND_AT_STRIPE
+        and new in (S.AUTHORIZED, S.CAPTURED)
+    )
+    if new is None or (RANK[S(new)] <= RANK[S(txn.status)] and not overrides_inferred):
         txn.save(update_fields=["stripe_payment_intent_id", "updated_at"])
         return False
     txn.status = new
-    if new == S.FAILED:
+    if new in (S.FAILED, S.CANCELED):
         txn.failure_code = result.failure_code[:100]
         txn.failure_message = result.failure_message[:500]
+    elif overrides_inferred:
+        txn.failure_code = txn.failure_message = ""
     if new in (S.CAPTURED, S.FAILED, S.CANCELED):
         txn.settled_at = timezone.now()
     txn.save()
