@@ -10,7 +10,7 @@ from tessera.crm.models import Contact, TimelineEntry
 from tessera.ledger.services import verify
 from tessera.loyalty.adjustments import adjust_points, expire_points
 from tessera.loyalty.models import Completion, Order, PointLot, Product, WalletTransaction
-from tessera.loyalty.ordering import place_order
+from tessera.loyalty.ordering import place_order, refund_order
 from tessera.notifications.models import OutboundEmail
 from tests.conftest import Api, assert_problem
 from tests.loyalty_helpers import balance, member, product, program, question
@@ -327,6 +327,29 @@ def test_points_expire_first_in_first_out() -> None:
     expired = WalletTransaction.objects.get(type="points_expired")
     assert expired.points == -40 and expired.balance_after == 50
     assert expire_points() == 0  # idempotent
+    assert verify().ok
+
+
+def test_points_refunded_into_an_expired_lot_expire_too() -> None:
+    """An order drew from a lot that has since expired; refunding the order puts those
+    points back into that lot, and the next expiry run takes them (once)."""
+    prog = program(points_expire_after_days=30, low_balance_threshold=0)
+    m = member(prog)
+    earned = question(prog, points=100, title="earned")
+    from tessera.loyalty.activities import complete_activity
+
+    complete_activity(m.pk, earned.pk, {"answer": "Paris"})
+    order = place_order(m.pk, [{"product_id": product(prog, 30).pk, "quantity": 1}])
+    PointLot.objects.update(expires_at=timezone.now() - timedelta(days=1))
+    assert expire_points() == 70 and balance(m) == 0
+    refund_order(order.pk)
+    assert balance(m) == 30 and PointLot.objects.get().remaining == 30
+    assert expire_points() == 30
+    assert balance(m) == 0 and PointLot.objects.get().remaining == 0
+    assert expire_points() == 0
+    assert list(
+        WalletTransaction.objects.filter(type="points_expired").values_list("points", flat=True)
+    ) == [-70, -30]
     assert verify().ok
 
 

@@ -38,8 +38,9 @@ def adjust_points(member_id: str, *, points: int, reason: str, by: str = "") -> 
 
 
 def expire_points(now: datetime | None = None) -> int:
-    """Post ``points_expired`` for every earned lot past its expiry. Idempotent per lot
-    (the ledger reference is the lot), so overlapping runs expire nothing twice."""
+    """Post ``points_expired`` for every earned lot past its expiry. Overlapping runs
+    expire nothing twice: each locks the wallet before reading the lots, and the ledger
+    reference names the lot and its draws so far."""
     now = now or timezone.now()
     expired = 0
     due = (
@@ -59,7 +60,9 @@ def expire_points(now: datetime | None = None) -> int:
                     member,
                     type=WalletTransaction.Type.POINTS_EXPIRED,
                     points=-lot.remaining,
-                    reference=f"expiry:{lot.pk}",
+                    # Per lot and per draw so far: a refund can put points back into a
+                    # lot that has already expired once, and those must expire too.
+                    reference=f"expiry:{lot.pk}:{lot.draws.count()}",
                     counter=member.program.redemption_account,
                     object_type="point_lot",
                     object_id=str(lot.pk),
