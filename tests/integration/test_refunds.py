@@ -10,14 +10,16 @@ import pytest
 import stripe
 
 from tessera.billing import refunds
-from tessera.billing.gateways.base import GatewayRejected
+from tessera.billing.gateways.base import GatewayRejected, GatewayUnavailable
 from tessera.billing.gateways.stripe import StripeGateway, set_gateway
 from tessera.billing.models import Refund, Transaction
 from tessera.ledger.models import LedgerAccount
 from tessera.ledger.services import verify
+from tessera.loyalty.credit import purchase_credit
+from tessera.loyalty.models import PointLot
 from tessera.notifications.models import OutboundEmail
 from tests.conftest import Api, assert_problem
-from tests.loyalty_helpers import balance, member, program
+from tests.loyalty_helpers import balance, member, program, question
 from tests.stripe_support import card, clearing, paid, signed
 
 pytestmark = pytest.mark.django_db
@@ -104,6 +106,60 @@ def test_a_refund_stripe_refuses_is_409_and_gives_everything_back(
     txn.refresh_from_db()
     assert txn.refunded_amount == 0 and balance(m) == 1000 and clearing() == 1000
     assert verify().ok
+
+
+def test_partial_refunds_claw_back_what_one_full_refund_would(
+    admin_api: Api, stripe_env: stripe.StripeClient
+) -> None:
+    """1 point per dollar: $1.50 + $1.50 + $7.00 refunded must take back all 10 points,
+    not 1 + 1 + 7 (each refund rounded down on its own)."""
+    m = member(program(points_per_unit=1, low_balance_threshold=0))
+    txn = purchase_credit(m.pk, amount=1000, currency="USD", payment_method_id=card(stripe_env))[
+        "transaction"
+    ]
+    assert balance(m) == 10
+    taken = []
+    for amount in (150, 150, 700):
+        r = admin_api.post(f"/transactions/{txn.pk}/refunds", {"amount": amount})
+        assert r.status_code == 201, r.content
+        taken.append(10 - balance(m) - sum(taken))
+    assert taken == [1, 2, 7] and balance(m) == 0
+    assert verify().ok
+
+
+def test_a_failed_refund_puts_points_back_where_they_came_from(
+    stripe_env: stripe.StripeClient,
+) -> None:
+    """The refund took points from an expiring lot; when it fails they go back into that
+    lot (expiry and all), not into a new lot that never expires."""
+    prog = program(points_per_unit=100, low_balance_threshold=0, points_expire_after_days=30)
+    m = member(prog)
+    from tessera.loyalty.activities import complete_activity
+
+    complete_activity(m.pk, question(prog, points=100).pk, {"answer": "Paris"})
+    txn = purchase_credit(m.pk, amount=500, currency="USD", payment_method_id=card(stripe_env))[
+        "transaction"
+    ]
+    lots_before = {lot.pk: (lot.remaining, lot.expires_at) for lot in PointLot.objects.all()}
+    assert balance(m) == 600
+
+    class StripeUnreachable(StripeGateway):
+        def refund(self, *args: object, **kwargs: object) -> Any:
+            raise GatewayUnavailable("timed out")
+
+    set_gateway(StripeUnreachable())
+    refund = refunds.refund_transaction(txn.pk, amount=500)
+    set_gateway(None)
+    assert refund.status == "pending" and balance(m) == 100
+    earned = PointLot.objects.get(expires_at__isnull=False)
+    assert earned.remaining == 0  # first in, first out: the earned lot went first
+    assert refunds.fail_refund(refund.pk, "card closed")
+    assert balance(m) == 600
+    assert {
+        lot.pk: (lot.remaining, lot.expires_at) for lot in PointLot.objects.all()
+    } == lots_before
+    assert not refunds.fail_refund(refund.pk, "again")  # once only
+    assert balance(m) == 600 and verify().ok
 
 
 def test_refund_over_remainder_writes_nothing(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction as db
+from django.db.models import Sum
 
 from tessera.billing.models import Refund, Transaction
 from tessera.billing.services import charge_card
@@ -12,7 +13,7 @@ from tessera.core.errors import ValidationFailed
 from tessera.core.money import minor_unit_digits
 from tessera.loyalty.models import Member, WalletTransaction
 from tessera.loyalty.programs import get_member
-from tessera.loyalty.wallet import move_points
+from tessera.loyalty.wallet import move_points, restore_draws
 
 PURPOSE = "wallet_topup"
 
@@ -44,12 +45,23 @@ def settle_topup(txn: Transaction) -> None:
 
 def refund_topup(txn: Transaction, refund: Refund) -> None:
     """A refunded top-up takes its points back; a failed refund gives them again. Points
-    already spent cannot be refunded as money: the wallet must still hold them (402)."""
+    already spent cannot be refunded as money: the wallet must still hold them (402).
+
+    Called under the transaction's row lock (refunds of one payment are serialised), and
+    rounded on the running total, so that ten refunds of a tenth claw back exactly what one
+    full refund would."""
     member = get_member(txn.purpose_id)
-    points = points_for(member, refund.amount)
-    if not points:
-        return
     if refund.status == Refund.Status.PENDING:
+        before = (
+            Refund.objects.filter(transaction=txn)
+            .exclude(pk=refund.pk)
+            .exclude(status=Refund.Status.FAILED)
+            .aggregate(total=Sum("amount"))["total"]
+            or 0
+        )
+        points = points_for(member, before + refund.amount) - points_for(member, before)
+        if not points:
+            return
         move_points(
             member, type=WalletTransaction.Type.ADJUSTMENT, points=-points,
             reference=f"topup_refund:{refund.pk}", counter=member.program.issuance_account,
@@ -57,12 +69,20 @@ def refund_topup(txn: Transaction, refund: Refund) -> None:
             detail={"reason": "card refund", "transaction_id": txn.pk, "amount": refund.amount},
         )  # fmt: skip
     elif refund.status == Refund.Status.FAILED:
-        move_points(
-            member, type=WalletTransaction.Type.ADJUSTMENT, points=points,
-            reference=f"topup_refund_failed:{refund.pk}", counter=member.program.issuance_account,
+        by_reference = WalletTransaction.objects.filter
+        taken = by_reference(journal_entry__reference=f"topup_refund:{refund.pk}").first()
+        again = f"topup_refund_failed:{refund.pk}"
+        if taken is None or by_reference(journal_entry__reference=again).exists():
+            return  # nothing was taken back for this refund, or it was given back already
+        # Back into the lots the points came from, with their expiry, not as new points.
+        given = move_points(
+            member, type=WalletTransaction.Type.ADJUSTMENT, points=-taken.points,
+            reference=again, counter=member.program.issuance_account,
             object_type="refund", object_id=refund.pk,
             detail={"reason": "card refund failed", "transaction_id": txn.pk},
+            new_lot=False,
         )  # fmt: skip
+        restore_draws(member, taken, given)
 
 
 def purchase_credit(
