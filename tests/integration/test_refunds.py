@@ -209,6 +209,34 @@ def test_refund_webhook_confirms_a_pending_refund(
     assert verify().ok
 
 
+def test_a_refund_failing_after_it_succeeded_is_reversed_once(
+    admin_api: Api, api: Api, stripe_env: stripe.StripeClient
+) -> None:
+    txn, m = paid(stripe_env, 1000)
+    r = admin_api.post(f"/transactions/{txn.pk}/refunds", {"amount": 400})
+    refund = Refund.objects.get(pk=json.loads(r.content)["id"])
+    assert refund.status == "succeeded" and balance(m) == 600 and clearing() == 600
+    for n in range(2):  # Stripe may deliver the news twice, under two event ids
+        event = {"id": f"evt_rf{n}", "object": "event", "type": "charge.refund.updated",
+                 "created": int(time.time()),
+                 "data": {"object": {"id": refund.stripe_refund_id, "object": "refund",
+                                     "status": "failed", "amount": 400,
+                                     "failure_reason": "expired_or_canceled_card"}}}  # fmt: skip
+        payload, sig = signed(event)
+        assert api.client.post("/api/v1/webhooks/stripe", payload, content_type="application/json",
+                               headers={"Stripe-Signature": sig}).status_code == 200  # fmt: skip
+    refund.refresh_from_db()
+    txn.refresh_from_db()
+    assert refund.status == "failed" and refund.failure_reason == "expired_or_canceled_card"
+    assert txn.refunded_amount == 0 and clearing() == 1000 and balance(m) == 1000
+    mails = OutboundEmail.objects.filter(template="refund_failed_admin")
+    assert mails.count() == 1 and refund.pk in mails.get().text_body
+    # What is refundable again is the whole payment.
+    again = admin_api.post(f"/transactions/{txn.pk}/refunds", {"amount": 1000})
+    assert again.status_code == 201, again.content
+    assert verify().ok
+
+
 def test_dispute_flags_and_emails_the_admin(api: Api, stripe_env: stripe.StripeClient) -> None:
     txn, _ = paid(stripe_env, 800)
     event = {"id": "evt_d1", "object": "event", "type": "charge.dispute.created", "created": int(time.time()),

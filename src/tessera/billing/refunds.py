@@ -161,7 +161,8 @@ def record_refund_result(refund_id: str, result: RefundResult) -> bool:
         if result.status == "succeeded":
             return confirm_refund(refund_id)
         if result.status in ("failed", "canceled"):
-            return fail_refund(refund_id, result.failure_reason or f"{result.status} at Stripe")
+            why = result.failure_reason or f"{result.status} at Stripe"
+            return fail_refund(refund_id, why) or reverse_refund(refund_id, why)
     return False
 
 
@@ -206,4 +207,50 @@ def fail_refund(refund_id: str, why: str) -> bool:
             refunded_amount=F("refunded_amount") - refund.amount
         )
         settle_refund(refund.transaction, refund)
+    return True
+
+
+def reverse_refund(refund_id: str, why: str) -> bool:
+    """Stripe failed a refund it had reported paid out (the customer's card was closed,
+    say): the money is back in our Stripe balance. Undo it in a new entry (entries are never
+    edited), give the amount back to what is refundable, let the owner restore what the
+    refund took (points), and tell the admin, who must pay the customer another way.
+    Once; returns False unless the refund was ``succeeded``."""
+    from tessera.notifications.services import queue_email
+
+    with db.atomic():
+        refund = (
+            Refund.objects.select_for_update()
+            .select_related("transaction__contact")
+            .get(pk=refund_id)
+        )
+        if refund.status != Refund.Status.SUCCEEDED:
+            return False
+        refund.status = Refund.Status.FAILED
+        refund.failure_reason = why[:255]
+        refund.save(update_fields=["status", "failure_reason", "updated_at"])
+        txn = refund.transaction
+        Transaction.objects.filter(pk=txn.pk).update(
+            refunded_amount=F("refunded_amount") - refund.amount
+        )
+        clearing, purpose = cash_accounts(txn)
+        post(
+            kind="refund_reversed",
+            reference=f"refund_reversed:{refund.pk}",
+            legs=[Leg(clearing, refund.amount), Leg(purpose, -refund.amount)],
+            object_type="refund",
+            object_id=refund.pk,
+            memo=why,
+        )
+        settle_refund(txn, refund)
+        money = Money(refund.amount, txn.currency).format(settings.TESSERA_LOCALE)
+        record_timeline(
+            txn.contact, kind="refund", obj=refund, summary=f"Refund {money} failed: {why}"
+        )
+        queue_email(
+            "refund_failed_admin",
+            to=settings.TESSERA_ADMIN_EMAIL,
+            context={"refund_id": refund.pk, "transaction_id": txn.pk, "amount": money,
+                     "reason": why, "contact": str(txn.contact)},
+        )  # fmt: skip
     return True

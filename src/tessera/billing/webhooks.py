@@ -89,7 +89,8 @@ def _apply_refunds(obj: dict[str, Any]) -> None:
     from tessera.billing.refunds import record_refund_result
 
     refunds = [obj] if obj.get("object") == "refund" else (obj.get("refunds") or {}).get("data", [])
-    for data in refunds:
+    # In Stripe's id order: two deliveries listing the same refunds lock them in one order.
+    for data in sorted(refunds, key=lambda d: str(d.get("id") or "")):
         if not data.get("id"):
             continue
         refund = Refund.objects.filter(stripe_refund_id=data["id"]).first()
