@@ -135,3 +135,33 @@ def test_completing_an_activity_concurrently_earns_once() -> None:
     assert balance(m) == 25
     assert WalletTransaction.objects.filter(member=m, type="points_earned").count() == 1
     assert verify().ok
+
+
+def test_ledger_verify_is_clean_while_orders_commit() -> None:
+    """`ledger verify` on a live system: orders committing between its reads must never
+    show up as a balance that differs from its postings."""
+    prog = program(low_balance_threshold=0)
+    mug = product(prog, 1)
+    buyers = [member(prog, email=f"v{i}@example.com", points=10_000) for i in range(8)]
+    stop = threading.Event()
+    reports = []
+
+    def check() -> None:
+        try:
+            while not stop.is_set():
+                reports.append(verify())
+        finally:
+            connections.close_all()
+
+    checker = threading.Thread(target=check)
+    checker.start()
+    try:
+        results = hammer(REQUESTS, one_each_in_turn(buyers, mug.pk))
+    finally:
+        stop.set()
+        checker.join(timeout=60)
+    assert Counter(status for status, _ in results) == {201: REQUESTS}
+    assert len(reports) >= 3, "verify should have run while the orders were placed"
+    bad = [(r.balance_mismatches, r.unbalanced_entries) for r in reports if not r.ok]
+    assert bad == []
+    assert verify().ok
