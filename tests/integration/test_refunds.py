@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 import stripe
+from django_tasks_db.models import DBTaskResult
 
 from tessera.billing import refunds
-from tessera.billing.gateways.base import GatewayRejected, GatewayUnavailable
+from tessera.billing.gateways.base import GatewayRejected, GatewayUnavailable, RefundResult
 from tessera.billing.gateways.stripe import StripeGateway, set_gateway
 from tessera.billing.models import Refund, Transaction
 from tessera.ledger.models import LedgerAccount
@@ -209,22 +210,42 @@ def test_refund_webhook_confirms_a_pending_refund(
     assert verify().ok
 
 
+def refund_failed_event(refund: Refund, n: int) -> tuple[str, str]:
+    event = {"id": f"evt_rf{n}", "object": "event", "type": "charge.refund.updated",
+             "created": int(time.time()),
+             "data": {"object": {"id": refund.stripe_refund_id, "object": "refund",
+                                 "status": "failed", "amount": refund.amount,
+                                 "failure_reason": "expired_or_canceled_card"}}}  # fmt: skip
+    return signed(event)
+
+
+class StripeSaysRefundFailed(StripeGateway):
+    def retrieve_refund(self, refund_id: str) -> Any:
+        return RefundResult(refund_id, "failed", 400, failure_reason="expired_or_canceled_card")
+
+
 def test_a_refund_failing_after_it_succeeded_is_reversed_once(
     admin_api: Api, api: Api, stripe_env: stripe.StripeClient
 ) -> None:
+    """Stripe can fail a refund it reported paid out. The webhook saying so may be stale, so
+    it only queues a check; Stripe confirming the failure reverses the refund, once."""
     txn, m = paid(stripe_env, 1000)
     r = admin_api.post(f"/transactions/{txn.pk}/refunds", {"amount": 400})
     refund = Refund.objects.get(pk=json.loads(r.content)["id"])
     assert refund.status == "succeeded" and balance(m) == 600 and clearing() == 600
     for n in range(2):  # Stripe may deliver the news twice, under two event ids
-        event = {"id": f"evt_rf{n}", "object": "event", "type": "charge.refund.updated",
-                 "created": int(time.time()),
-                 "data": {"object": {"id": refund.stripe_refund_id, "object": "refund",
-                                     "status": "failed", "amount": 400,
-                                     "failure_reason": "expired_or_canceled_card"}}}  # fmt: skip
-        payload, sig = signed(event)
+        payload, sig = refund_failed_event(refund, n)
         assert api.client.post("/api/v1/webhooks/stripe", payload, content_type="application/json",
                                headers={"Stripe-Signature": sig}).status_code == 200  # fmt: skip
+    refund.refresh_from_db()
+    assert refund.status == "succeeded" and clearing() == 600  # nothing moved inside the webhook
+    checks = DBTaskResult.objects.filter(task_path__endswith="check_refund_failure_task")
+    assert checks.count() == 2 and checks.first().args_kwargs["args"] == [refund.pk]
+
+    set_gateway(StripeSaysRefundFailed())
+    assert refunds.check_refund_failure(refund.pk)
+    assert not refunds.check_refund_failure(refund.pk)  # the second check finds it done
+    set_gateway(None)
     refund.refresh_from_db()
     txn.refresh_from_db()
     assert refund.status == "failed" and refund.failure_reason == "expired_or_canceled_card"
@@ -235,6 +256,23 @@ def test_a_refund_failing_after_it_succeeded_is_reversed_once(
     again = admin_api.post(f"/transactions/{txn.pk}/refunds", {"amount": 1000})
     assert again.status_code == 201, again.content
     assert verify().ok
+
+
+def test_a_stale_refund_failure_changes_nothing(
+    admin_api: Api, api: Api, stripe_env: stripe.StripeClient
+) -> None:
+    txn, m = paid(stripe_env, 1000)
+    r = admin_api.post(f"/transactions/{txn.pk}/refunds", {"amount": 400})
+    refund = Refund.objects.get(pk=json.loads(r.content)["id"])
+    payload, sig = refund_failed_event(refund, 0)
+    api.client.post("/api/v1/webhooks/stripe", payload, content_type="application/json",
+                    headers={"Stripe-Signature": sig})  # fmt: skip
+    assert not refunds.check_refund_failure(refund.pk)  # localstripe: still succeeded
+    refund.refresh_from_db()
+    txn.refresh_from_db()
+    assert refund.status == "succeeded" and txn.refunded_amount == 400
+    assert balance(m) == 600 and clearing() == 600
+    assert not OutboundEmail.objects.filter(template="refund_failed_admin").exists()
 
 
 def test_dispute_flags_and_emails_the_admin(api: Api, stripe_env: stripe.StripeClient) -> None:

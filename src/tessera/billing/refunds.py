@@ -149,10 +149,17 @@ def refund_idempotency_key(refund_id: str) -> str:
     return f"refund:{refund_id}"
 
 
-def record_refund_result(refund_id: str, result: RefundResult) -> bool:
+def record_refund_result(
+    refund_id: str, result: RefundResult, *, from_stripe_now: bool = True
+) -> bool:
     """Record what Stripe says about one of our refunds: its id, and, once it is final,
     confirm or fail it. Returns whether the refund left ``pending`` just now. Stripe's
-    ``pending`` and ``requires_action`` leave it pending for the webhook or reconciler."""
+    ``pending`` and ``requires_action`` leave it pending for the webhook or reconciler.
+
+    A refund Stripe reported ``succeeded`` can still fail later (the card was closed).
+    ``from_stripe_now`` says whether ``result`` is Stripe's answer to a call just made; a
+    webhook's copy may be stale or out of order, so then the failure is checked with
+    Stripe by a job (not here: this runs inside the webhook's database transaction)."""
     with db.atomic():
         # Only fill a missing id: a retry or a late answer never rewrites it.
         Refund.objects.filter(pk=refund_id, stripe_refund_id__isnull=True).update(
@@ -162,8 +169,27 @@ def record_refund_result(refund_id: str, result: RefundResult) -> bool:
             return confirm_refund(refund_id)
         if result.status in ("failed", "canceled"):
             why = result.failure_reason or f"{result.status} at Stripe"
-            return fail_refund(refund_id, why) or reverse_refund(refund_id, why)
+            if fail_refund(refund_id, why):
+                return True
+            if from_stripe_now:
+                return reverse_refund(refund_id, why)
+            if Refund.objects.filter(pk=refund_id, status=Refund.Status.SUCCEEDED).exists():
+                from tessera.billing.tasks import check_refund_failure_task
+
+                check_refund_failure_task.enqueue(refund_id)
     return False
+
+
+def check_refund_failure(refund_id: str) -> bool:
+    """A webhook said a paid-out refund failed: ask Stripe, and reverse it if so. Returns
+    whether it was reversed."""
+    refund = Refund.objects.get(pk=refund_id)
+    if refund.status != Refund.Status.SUCCEEDED or not refund.stripe_refund_id:
+        return False
+    result = get_gateway().retrieve_refund(refund.stripe_refund_id)
+    if result.status not in ("failed", "canceled"):
+        return False  # the webhook's news was stale
+    return reverse_refund(refund_id, result.failure_reason or f"{result.status} at Stripe")
 
 
 def confirm_refund(refund_id: str) -> bool:

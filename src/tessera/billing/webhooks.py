@@ -108,6 +108,7 @@ def _apply_refunds(obj: dict[str, Any]) -> None:
                 amount=int(data.get("amount") or 0),
                 failure_reason=str(data.get("failure_reason") or ""),
             ),
+            from_stripe_now=False,
         )
 
 
