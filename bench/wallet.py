@@ -274,7 +274,25 @@ def over_http(
     member_for: Callable[[int, int], str],
     product: str,
 ) -> Result:
+    """Orders over HTTP, one product each."""
     body = json.dumps({"lines": [{"product_id": product, "quantity": 1}]})
+    return http_calls(label, clients, seconds, port, key,
+                      lambda i, n: f"/api/v1/members/{member_for(i, n)}/orders", body)  # fmt: skip
+
+
+def http_calls(
+    label: str,
+    clients: int,
+    seconds: float,
+    port: int,
+    key: str,
+    path_for: Callable[[int, int], str],
+    body: str | None = None,
+) -> Result:
+    """``clients`` keep-alive connections each calling ``path_for(client, n)``: POST with
+    ``body`` (success is 201), or GET without one (200). A GET is what the ceiling rows
+    use, to show how fast the HTTP stack answers at all on this machine."""
+    method, ok = ("POST", 201) if body is not None else ("GET", 200)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
     def make(i: int) -> Callable[[], bool]:
@@ -284,40 +302,10 @@ def over_http(
         def call() -> bool:
             nonlocal n
             n += 1
-            conn.request("POST", f"/api/v1/members/{member_for(i, n)}/orders", body, headers)
+            conn.request(method, path_for(i, n), body, headers)
             resp = conn.getresponse()
             resp.read()
-            return resp.status == 201
-
-        return call
-
-    count, elapsed, lat = run_clients(clients, seconds, make)
-    return Result(label, clients, count, elapsed, lat)
-
-
-def http_get(
-    label: str,
-    clients: int,
-    seconds: float,
-    port: int,
-    key: str,
-    path_for: Callable[[int, int], str],
-) -> Result:
-    """The same clients on a GET: how fast the HTTP stack answers at all on this machine,
-    so the order figures can be read against what any request of ours reaches."""
-    headers = {"Authorization": f"Bearer {key}"}
-
-    def make(i: int) -> Callable[[], bool]:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        n = 0
-
-        def call() -> bool:
-            nonlocal n
-            n += 1
-            conn.request("GET", path_for(i, n), headers=headers)
-            resp = conn.getresponse()
-            resp.read()
-            return resp.status == 200
+            return resp.status == ok
 
         return call
 
@@ -400,12 +388,12 @@ def main() -> None:
         # Ceilings: what a request reaches here before it does an order's work.
         for c in client_counts:
             results.append(
-                http_get("HTTP ceiling: static page, no database", c, args.seconds, port, key,
+                http_calls("HTTP ceiling: static page, no database", c, args.seconds, port, key,
                          lambda i, n: "/")
             )  # fmt: skip
             member_for = distinct(c)
             results.append(
-                http_get("HTTP ceiling: wallet read (auth + 2 reads)", c, args.seconds, port, key,
+                http_calls("HTTP ceiling: wallet read (auth + 2 reads)", c, args.seconds, port, key,
                          lambda i, n, m=member_for: f"/api/v1/members/{m(i, n)}/wallet")
             )  # fmt: skip
     finally:

@@ -196,24 +196,11 @@ def confirm_refund(refund_id: str) -> bool:
     """Mark a refund paid out and book it, once (a webhook or the reconciler may get here
     too); returns False if it was no longer pending."""
     with db.atomic():
-        refund = (
-            Refund.objects.select_for_update()
-            .select_related("transaction__contact")
-            .get(pk=refund_id)
-        )
-        if refund.status != Refund.Status.PENDING:
+        refund = _move(refund_id, Refund.Status.PENDING, Refund.Status.SUCCEEDED)
+        if refund is None:
             return False
-        refund.status = Refund.Status.SUCCEEDED
-        refund.save(update_fields=["status", "updated_at"])
+        _book(refund, "payment_refunded", f"refund:{refund.pk}", paid_out=True)
         txn = refund.transaction
-        clearing, purpose = cash_accounts(txn)
-        post(
-            kind="payment_refunded",
-            reference=f"refund:{refund.pk}",
-            legs=[Leg(clearing, -refund.amount), Leg(purpose, refund.amount)],
-            object_type="refund",
-            object_id=refund.pk,
-        )
         money = Money(refund.amount, txn.currency).format(settings.TESSERA_LOCALE)
         record_timeline(txn.contact, kind="refund", obj=refund, summary=f"Refund {money}")
     return True
@@ -223,17 +210,50 @@ def fail_refund(refund_id: str, why: str) -> bool:
     """Stripe refused: give the reservation back (and what the owner reversed), once;
     returns False if it was no longer pending."""
     with db.atomic():
-        refund = Refund.objects.select_for_update().get(pk=refund_id)
-        if refund.status != Refund.Status.PENDING:
+        refund = _move(refund_id, Refund.Status.PENDING, Refund.Status.FAILED, why)
+        if refund is None:
             return False
-        refund.status = Refund.Status.FAILED
-        refund.failure_reason = why[:255]
-        refund.save(update_fields=["status", "failure_reason", "updated_at"])
-        Transaction.objects.filter(pk=refund.transaction_id).update(
-            refunded_amount=F("refunded_amount") - refund.amount
-        )
-        settle_refund(refund.transaction, refund)
+        _give_back(refund)
     return True
+
+
+def _move(refund_id: str, expected: str, new: str, why: str = "") -> Refund | None:
+    """Lock the refund and move it from ``expected`` to ``new``; None if it was not in
+    ``expected`` (someone else got here first)."""
+    refund = (
+        Refund.objects.select_for_update().select_related("transaction__contact").get(pk=refund_id)
+    )
+    if refund.status != expected:
+        return None
+    refund.status = new
+    fields = ["status", "updated_at"]
+    if why:
+        refund.failure_reason = why[:255]
+        fields.append("failure_reason")
+    refund.save(update_fields=fields)
+    return refund
+
+
+def _book(refund: Refund, kind: str, reference: str, *, paid_out: bool, memo: str = "") -> None:
+    """The money leaving Stripe's clearing account for the purpose's (or coming back)."""
+    clearing, purpose = cash_accounts(refund.transaction)
+    amount = -refund.amount if paid_out else refund.amount
+    post(
+        kind=kind,
+        reference=reference,
+        legs=[Leg(clearing, amount), Leg(purpose, -amount)],
+        object_type="refund",
+        object_id=refund.pk,
+        memo=memo,
+    )
+
+
+def _give_back(refund: Refund) -> None:
+    """The refund's amount is refundable again, and the owner restores what it reversed."""
+    Transaction.objects.filter(pk=refund.transaction_id).update(
+        refunded_amount=F("refunded_amount") - refund.amount
+    )
+    settle_refund(refund.transaction, refund)
 
 
 def reverse_refund(refund_id: str, why: str) -> bool:
@@ -245,30 +265,12 @@ def reverse_refund(refund_id: str, why: str) -> bool:
     from tessera.notifications.services import queue_email
 
     with db.atomic():
-        refund = (
-            Refund.objects.select_for_update()
-            .select_related("transaction__contact")
-            .get(pk=refund_id)
-        )
-        if refund.status != Refund.Status.SUCCEEDED:
+        refund = _move(refund_id, Refund.Status.SUCCEEDED, Refund.Status.FAILED, why)
+        if refund is None:
             return False
-        refund.status = Refund.Status.FAILED
-        refund.failure_reason = why[:255]
-        refund.save(update_fields=["status", "failure_reason", "updated_at"])
+        _book(refund, "refund_reversed", f"refund_reversed:{refund.pk}", paid_out=False, memo=why)
+        _give_back(refund)
         txn = refund.transaction
-        Transaction.objects.filter(pk=txn.pk).update(
-            refunded_amount=F("refunded_amount") - refund.amount
-        )
-        clearing, purpose = cash_accounts(txn)
-        post(
-            kind="refund_reversed",
-            reference=f"refund_reversed:{refund.pk}",
-            legs=[Leg(clearing, refund.amount), Leg(purpose, -refund.amount)],
-            object_type="refund",
-            object_id=refund.pk,
-            memo=why,
-        )
-        settle_refund(txn, refund)
         money = Money(refund.amount, txn.currency).format(settings.TESSERA_LOCALE)
         record_timeline(
             txn.contact, kind="refund", obj=refund, summary=f"Refund {money} failed: {why}"
