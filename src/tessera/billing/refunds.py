@@ -12,13 +12,12 @@ from django.db.models import F
 from tessera.billing.gateways.base import GatewayRejected, GatewayUnavailable, RefundResult
 from tessera.billing.gateways.stripe import get_gateway
 from tessera.billing.models import Refund, Transaction
-from tessera.billing.services import cash_accounts
+from tessera.billing.services import book_cash
 from tessera.billing.settlement import settle_refund
 from tessera.core.errors import Conflict, ValidationFailed
 from tessera.core.lookup import get_by_id
 from tessera.core.money import Money
 from tessera.crm.services import record_timeline
-from tessera.ledger.services import Leg, post
 
 
 class RefundRefused(Conflict):
@@ -199,7 +198,9 @@ def confirm_refund(refund_id: str) -> bool:
         refund = _move(refund_id, Refund.Status.PENDING, Refund.Status.SUCCEEDED)
         if refund is None:
             return False
-        _book(refund, "payment_refunded", f"refund:{refund.pk}", paid_out=True)
+        book_cash(refund.transaction, -refund.amount, kind="payment_refunded",
+                  reference=f"refund:{refund.pk}", object_type="refund",
+                  object_id=refund.pk)  # fmt: skip
         txn = refund.transaction
         money = Money(refund.amount, txn.currency).format(settings.TESSERA_LOCALE)
         record_timeline(txn.contact, kind="refund", obj=refund, summary=f"Refund {money}")
@@ -234,20 +235,6 @@ def _move(refund_id: str, expected: str, new: str, why: str = "") -> Refund | No
     return refund
 
 
-def _book(refund: Refund, kind: str, reference: str, *, paid_out: bool, memo: str = "") -> None:
-    """The money leaving Stripe's clearing account for the purpose's (or coming back)."""
-    clearing, purpose = cash_accounts(refund.transaction)
-    amount = -refund.amount if paid_out else refund.amount
-    post(
-        kind=kind,
-        reference=reference,
-        legs=[Leg(clearing, amount), Leg(purpose, -amount)],
-        object_type="refund",
-        object_id=refund.pk,
-        memo=memo,
-    )
-
-
 def _give_back(refund: Refund) -> None:
     """The refund's amount is refundable again, and the owner restores what it reversed."""
     Transaction.objects.filter(pk=refund.transaction_id).update(
@@ -268,7 +255,9 @@ def reverse_refund(refund_id: str, why: str) -> bool:
         refund = _move(refund_id, Refund.Status.SUCCEEDED, Refund.Status.FAILED, why)
         if refund is None:
             return False
-        _book(refund, "refund_reversed", f"refund_reversed:{refund.pk}", paid_out=False, memo=why)
+        book_cash(refund.transaction, refund.amount, kind="refund_reversed",
+                  reference=f"refund_reversed:{refund.pk}", object_type="refund",
+                  object_id=refund.pk, memo=why)  # fmt: skip
         _give_back(refund)
         txn = refund.transaction
         money = Money(refund.amount, txn.currency).format(settings.TESSERA_LOCALE)

@@ -147,16 +147,32 @@ def cash_accounts(txn: Transaction) -> tuple[LedgerAccount, LedgerAccount]:
     return clearing, purpose
 
 
-def _book_capture(txn: Transaction) -> None:
-    """Cash in: Stripe's clearing account against the purpose's account."""
+def book_cash(
+    txn: Transaction,
+    amount: int,
+    *,
+    kind: str,
+    reference: str,
+    object_type: str,
+    object_id: str,
+    memo: str = "",
+) -> None:
+    """Money into Stripe's clearing account from the payment's purpose (``amount`` > 0:
+    a capture, a reversed refund) or back out to it (< 0: a refund)."""
     clearing, purpose = cash_accounts(txn)
     post(
-        kind="payment_captured",
-        reference=f"capture:{txn.pk}",
-        legs=[Leg(clearing, txn.amount), Leg(purpose, -txn.amount)],
-        object_type="transaction",
-        object_id=txn.pk,
+        kind=kind,
+        reference=reference,
+        legs=[Leg(clearing, amount), Leg(purpose, -amount)],
+        object_type=object_type,
+        object_id=object_id,
+        memo=memo,
     )
+
+
+def _book_capture(txn: Transaction) -> None:
+    book_cash(txn, txn.amount, kind="payment_captured", reference=f"capture:{txn.pk}",
+              object_type="transaction", object_id=txn.pk)  # fmt: skip
     amount = Money(txn.amount, txn.currency).format(settings.TESSERA_LOCALE)
     record_timeline(txn.contact, kind="transaction", obj=txn, summary=f"Payment captured: {amount}")
 
