@@ -323,6 +323,12 @@ def test_rule_validation_errors(admin_api: Api, api: Api) -> None:
     assert_problem(
         admin_api.post("/matching-rules", {**base, "logic": "1 OR 2"}), 422, "validation_error"
     )  # 2 alone can't be searched
+    for logic_text in ("(" * 490 + "1 AND 2" + ")" * 490, "1 OR NOT 2"):  # too deep; NOT alone
+        assert_problem(
+            admin_api.post("/matching-rules", {**base, "logic": logic_text}),
+            422,
+            "validation_error",
+        )
     bad_field = {
         **base,
         "criteria": [base["criteria"][0], {"field": "shoe_size", "method": "exact"}],

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import product
 from typing import TypeAlias
 
 _TOKEN = re.compile(r"\s*(?:(\d+)|(AND|OR|NOT)\b|(\()|(\)))", re.IGNORECASE)
 MAX_GROUPS = 256  # a pathological expression must not explode key generation
+MAX_DEPTH = 32  # parentheses and NOTs nested deeper than any real rule needs
 
 
 class LogicError(ValueError):
@@ -57,6 +57,7 @@ class _Parser:
     def __init__(self, tokens: list[str]) -> None:
         self.tokens = tokens
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> str | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -90,17 +91,24 @@ class _Parser:
 
     def unary(self) -> Node:
         tok = self.take()
-        if tok == "NOT":
-            return Not(self.unary())
-        if tok == "(":
-            node = self.or_expr()
-            if self.peek() != ")":
-                raise LogicError("a parenthesis is not closed")
-            self.take()
-            return node
+        if tok in ("NOT", "("):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise LogicError(f"parentheses and NOTs nest more than {MAX_DEPTH} deep")
+            try:
+                return Not(self.unary()) if tok == "NOT" else self._parenthesised()
+            finally:
+                self.depth -= 1
         if tok.isdigit():
             return Ref(int(tok))
         raise LogicError(f"unexpected {tok!r}")
+
+    def _parenthesised(self) -> Node:
+        node = self.or_expr()
+        if self.peek() != ")":
+            raise LogicError("a parenthesis is not closed")
+        self.take()
+        return node
 
 
 def parse(text: str) -> Node:
@@ -125,7 +133,11 @@ def check(text: str, numbers: set[int]) -> Node:
         raise LogicError(f"refers to criteria that do not exist: {sorted(missing)}")
     if unused := numbers - used:
         raise LogicError(f"criteria not used in the logic: {sorted(unused)}")
-    groups(node)  # refuse expressions that would explode
+    if frozenset() in _dnf(node):  # also refuses expressions that would explode
+        raise LogicError(
+            "the logic can hold through NOT alone, which no search can find candidates "
+            "for; join each NOT with at least one criterion that must match"
+        )
     return node
 
 
@@ -142,20 +154,30 @@ def evaluate(node: Node, results: Mapping[int, bool]) -> bool:
 def groups(node: Node) -> list[frozenset[int]]:
     """The OR groups: sets of criteria that must all match (negated criteria left out, as
     they can never narrow a search). Sorted, without groups that contain another."""
-    raw = _dnf(node)
-    unique = sorted(set(raw), key=lambda g: (len(g), sorted(g)))
+    # An empty group (a branch that holds through NOT alone) would contain in every other
+    # one and leave none; ``check`` refuses such logic, and none is kept here either.
+    unique = sorted((g for g in _dnf(node) if g), key=lambda g: (len(g), sorted(g)))
     return [g for g in unique if not any(o < g for o in unique)]
 
 
-def _dnf(node: Node) -> list[frozenset[int]]:
+def _dnf(node: Node) -> set[frozenset[int]]:
     if isinstance(node, Ref):
-        return [frozenset({node.number})]
+        return {frozenset({node.number})}
     if isinstance(node, Not):
-        return [frozenset()]
+        return {frozenset()}
     if isinstance(node, Or):
-        out = [g for t in node.terms for g in _dnf(t)]
+        out = {g for t in node.terms for g in _dnf(t)}
     else:
-        out = [frozenset().union(*combo) for combo in product(*(_dnf(t) for t in node.terms))]
+        # One factor at a time, checking the size as it grows: (1 OR 2) AND (1 OR 2) AND
+        # ... would otherwise build 2^n combinations before any check.
+        out = {frozenset()}
+        for term in node.terms:
+            out = {a | b for a in out for b in _dnf(term)}
+            _check_size(out)
+    _check_size(out)
+    return out
+
+
+def _check_size(out: set[frozenset[int]]) -> None:
     if len(out) > MAX_GROUPS:
         raise LogicError(f"the logic expands to more than {MAX_GROUPS} OR groups")
-    return out
