@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tessera.crm import services
+from tessera.crm.importer import import_contacts
 from tessera.crm.matching import engine, rules
 from tessera.crm.matching.models import MatchingRule, MatchKey
 from tessera.crm.matching.services import update_rule
@@ -114,6 +115,42 @@ def test_block_rule_rejects_rows(tmp_path: Path) -> None:
     assert results(path)[2]["status"] == "rejected"
     assert "duplicate_blocked" in results(path)[2]["reason"]
     assert Contact.objects.count() == 1
+
+
+def results_of(path: Path) -> list[dict[str, str]]:
+    with path.with_name(path.stem + ".results.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_a_cell_the_csv_reader_refuses_is_one_rejected_row(tmp_path: Path) -> None:
+    huge = "x" * (csv.field_size_limit() + 10)
+    path = write(tmp_path, [
+        "Marie,Curie,marie@example.org,,,,",
+        f"Huge,Cell,huge@example.org,,{huge},,",
+        "Lise,Meitner,lise@example.org,,,,",
+    ])  # fmt: skip
+    summary = import_contacts(path)
+    assert (summary.created, summary.rejected) == (2, 1)
+    rows = results_of(path)
+    assert [r["status"] for r in rows] == ["created", "rejected", "created"]
+    assert "unreadable CSV at line 3" in rows[1]["reason"]
+    assert set(Contact.objects.values_list("last_name", flat=True)) >= {"Curie", "Meitner"}
+    assert not Contact.objects.filter(last_name="Cell").exists()
+
+
+def test_an_unclosed_quote_is_reported_where_it_starts(tmp_path: Path) -> None:
+    path = write(tmp_path, [
+        "Marie,Curie,marie@example.org,,,,",
+        'Open,Quote,oq@example.org,,"Acme,,',
+        "Lise,Meitner,lise@example.org,,,,",
+        "Otto,Hahn,otto@example.org,,,,",
+    ])  # fmt: skip
+    summary = import_contacts(path)
+    assert (summary.created, summary.rejected) == (1, 1)
+    rows = results_of(path)
+    assert rows[1]["status"] == "rejected"
+    assert "runs from line 3 to 5" in rows[1]["reason"] and "quote left open" in rows[1]["reason"]
+    assert not Contact.objects.filter(last_name__in=["Quote", "Meitner", "Hahn"]).exists()
 
 
 def test_file_without_a_last_name_column_is_refused(tmp_path: Path) -> None:

@@ -129,10 +129,36 @@ def clean_row(raw: dict[str, str], mapping: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-def _chunks(
-    rows: Iterator[dict[str, str]], size: int
-) -> Iterator[list[tuple[int, dict[str, str]]]]:
-    chunk: list[tuple[int, dict[str, str]]] = []
+# A row the CSV reader could not read, with the reason.
+Unreadable = str
+Raw = dict[str, str] | Unreadable
+
+
+def _rows(reader: csv.DictReader[str]) -> Iterator[Raw]:
+    """The file's rows; one the reader refuses (a cell over its size limit, say) is its
+    reason instead, and reading goes on at the next line."""
+    while True:
+        first_line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield f"unreadable CSV at line {first_line}: {exc} (is a quote left open?)"
+            continue
+        if reader.line_num > first_line and any("\n" in (v or "") for v in row.values()):
+            # Legal CSV, but no contact field holds a line break: a quote opened and never
+            # closed swallows the lines after it into one cell. Say where, so it can be fixed.
+            yield (
+                f"a quoted cell runs from line {first_line} to {reader.line_num}; "
+                "is a quote left open?"
+            )
+            continue
+        yield row
+
+
+def _chunks(rows: Iterator[Raw], size: int) -> Iterator[list[tuple[int, Raw]]]:
+    chunk: list[tuple[int, Raw]] = []
     for number, row in enumerate(rows, start=2):  # row 1 is the header
         chunk.append((number, row))
         if len(chunk) >= size:
@@ -283,12 +309,15 @@ class _Prepared:
 
 
 def _prepare(
-    chunk: list[tuple[int, dict[str, str]]], mapping: dict[str, str], matcher: ChunkMatcher
+    chunk: list[tuple[int, Raw]], mapping: dict[str, str], matcher: ChunkMatcher
 ) -> _Prepared:
     """A chunk's rows cleaned (or rejected, with the reason) and keyed."""
     rejected: list[tuple[RowResult, Contact | None]] = []
     valid: list[tuple[int, dict[str, Any]]] = []
     for number, raw in chunk:
+        if isinstance(raw, str):
+            rejected.append((RowResult(number, "rejected", reason=raw), None))
+            continue
         if None in raw:  # more cells than headers
             rejected.append((RowResult(number, "rejected", reason="more cells than headers"), None))
             continue
@@ -341,7 +370,7 @@ def import_contacts(
         writer = csv.writer(dst)
         writer.writerow(["row", "status", "object", "id", "score", "reason"])
         matcher = ChunkMatcher()
-        chunks = _chunks(reader, chunk_rows)
+        chunks = _chunks(_rows(reader), chunk_rows)
 
         def prepare() -> _Prepared | None:
             chunk = next(chunks, None)
