@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from django.conf import settings
 
 from tessera.core.models import SCOPE_READ
 from tessera.crm.models import Account, Contact, Lead, TimelineEntry
@@ -80,6 +81,15 @@ class TestBadInput:
 
     def test_too_long_value(self, api: Api) -> None:
         assert_problem(api.post("/contacts", {"last_name": "x" * 500}), 422, "validation_error")
+
+    @pytest.mark.parametrize("headers", [{}, {"Idempotency-Key": "big-1"}])
+    def test_body_over_the_size_limit(self, api: Api, headers: dict[str, str]) -> None:
+        body = {"last_name": "Big", "title": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)}
+        problem = assert_problem(
+            api.post("/contacts", body, headers=headers), 413, "payload_too_large"
+        )
+        assert f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,d} bytes" in problem["detail"]
+        assert not Contact.objects.exists()
 
     def test_unknown_account_reference(self, api: Api) -> None:
         body = assert_problem(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
@@ -18,7 +20,7 @@ from django.urls import Resolver404, resolve
 from tessera.api.auth import key_from_request
 from tessera.api.problems import problem_for_status, problem_response
 from tessera.core import idempotency
-from tessera.core.errors import PROBLEM_CONTENT_TYPE, ProblemError
+from tessera.core.errors import PROBLEM_CONTENT_TYPE, PayloadTooLarge, ProblemError
 
 API_PREFIX = "/api/"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -75,6 +77,11 @@ class ApiWriteMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith(API_PREFIX) or request.method not in MUTATING:
             return self.get_response(request)
+        try:
+            request.body  # noqa: B018 - read now, where an oversized body can get its answer
+        except RequestDataTooBig:
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            return problem_response(PayloadTooLarge(f"The body is larger than {limit:,d} bytes."))
         raw_key = request.headers.get("Idempotency-Key")
         if raw_key is None or request.path.startswith(NO_IDEMPOTENCY_PREFIXES):
             return self._run(request)

@@ -92,6 +92,12 @@ class Forbidden(ProblemError):
     title = "Not allowed"
 
 
+class PayloadTooLarge(ProblemError):
+    status = 413
+    code = "payload_too_large"
+    title = "Request body too large"
+
+
 class Conflict(ProblemError):
     status = 409
     code = "conflict"
