@@ -54,3 +54,61 @@ def test_concurrent_resolves_of_one_new_person_create_one_contact() -> None:
     assert Contact.objects.count() == 1
     assert set(ids) == {Contact.objects.get().pk}
     assert created.count(True) == 1
+
+
+def test_keys_rebuilt_while_contacts_are_edited_match_their_final_values() -> None:
+    """A rule change re-keys every contact in the background while people keep editing
+    theirs: no contact may end with the keys of values it no longer has."""
+    from tessera.crm.matching.engine import keys_for
+    from tessera.crm.matching.models import MatchKey
+    from tessera.crm.matching.services import rebuild_match_keys
+    from tessera.crm.services import create_contact, update_contact
+
+    install_standard_rules()
+    rules.invalidate()
+    people = [
+        create_contact(
+            {"first_name": f"P{i}", "last_name": f"Edited{i}", "email": f"p{i}@example.org"},
+            check_duplicates=False,
+        ).record
+        for i in range(60)
+    ]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def rebuild() -> None:
+        try:
+            while not stop.is_set():
+                rebuild_match_keys("contact")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def edit(worker: int) -> None:
+        try:
+            for round_ in range(15):
+                for person in people[worker::4]:
+                    update_contact(person.pk, {"email": f"{person.pk}-{round_}@example.org"})
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    rebuilder = threading.Thread(target=rebuild)
+    editors = [threading.Thread(target=edit, args=(w,)) for w in range(4)]
+    rebuilder.start()
+    for t in editors:
+        t.start()
+    for t in editors:
+        t.join(timeout=120)
+    stop.set()
+    rebuilder.join(timeout=120)
+    assert errors == []
+    stale = [
+        c.pk
+        for c in Contact.objects.all()
+        if set(MatchKey.objects.filter(object_type="contact", object_id=c.pk)
+               .values_list("key", flat=True)) != keys_for("contact", c)
+    ]  # fmt: skip
+    assert stale == []

@@ -167,10 +167,17 @@ def rebuild_match_keys(object_type: str, progress: Any = None) -> int:
     done = 0
     last = ""
     while True:
-        batch = list(model._default_manager.filter(pk__gt=last).order_by("pk")[:REBUILD_BATCH])
-        if not batch:
-            return done
         with transaction.atomic():
+            # Read and locked in the transaction that writes the keys: an edit committing
+            # meanwhile either waits for this batch or is read here with its new values,
+            # so its fresh keys are never replaced by keys of the values it replaced.
+            batch = list(
+                model._default_manager.select_for_update()
+                .filter(pk__gt=last)
+                .order_by("pk")[:REBUILD_BATCH]
+            )
+            if not batch:
+                return done
             ids = [obj.pk for obj in batch]
             MatchKey.objects.filter(object_type=object_type, object_id__in=ids).delete()
             MatchKey.objects.bulk_create(
