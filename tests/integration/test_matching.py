@@ -366,6 +366,27 @@ def test_candidate_limit_is_reported() -> None:
     assert result.candidates_examined <= 3 + 5  # contacts capped at 3; leads none
 
 
+def test_over_the_limit_the_candidates_sharing_most_keys_are_kept() -> None:
+    """Eight namesakes share one key with the probe (name + company); the real duplicate
+    shares several (email, name + phone, name + company). With a limit of 3 it must be
+    among the candidates, whatever order the index returns them in."""
+    for i in range(8):
+        services.create_contact(
+            {"first_name": "Ada", "last_name": "Lovelace", "company": ADA["company"],
+             "email": f"namesake{i}@example.com", "title": f"Clerk {i}"},
+            check_duplicates=False,
+        )  # fmt: skip
+    real = contact(email="ada.real@example.com")
+    update_rule(
+        MatchingRule.objects.get(object="contact", is_standard=True).pk, {"candidate_limit": 3}
+    )
+    rules.invalidate()
+    probe = {**ADA, "email": "ada.real@example.com"}
+    result = engine.find_matches("contact", probe)
+    assert result.limit_reached
+    assert real.pk in [m.id for m in result.matches]
+
+
 def test_admin_name_variants_extend_the_nickname_table() -> None:
     from tessera.crm.matching.models import NameVariant
 
