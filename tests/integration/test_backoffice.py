@@ -85,3 +85,52 @@ def test_scheduler_enqueues_each_due_job_once(db: None, settings) -> None:  # ty
     assert DBTaskResult.objects.filter(task_path__endswith="expire_points_task").count() == 1
     ScheduledJob.objects.update(next_run_at=timezone.now() - timedelta(seconds=1))
     assert enqueue_due() == ["expire_points"]
+
+
+def test_deleting_selected_contacts_removes_their_match_keys(staff: Client) -> None:
+    from tessera.crm.matching.models import MatchKey
+
+    people = [
+        create_contact({"first_name": "Ada", "last_name": f"L{i}", "email": f"a{i}@example.com"},
+                       check_duplicates=False).record
+        for i in range(3)
+    ]  # fmt: skip
+    assert MatchKey.objects.filter(object_id__in=[p.pk for p in people]).exists()
+    r = staff.post(
+        reverse("admin:crm_contact_changelist"),
+        {"action": "delete_selected", "_selected_action": [p.pk for p in people[:2]],
+         "post": "yes"},
+    )  # fmt: skip
+    assert r.status_code == 302
+    assert not MatchKey.objects.filter(object_id__in=[p.pk for p in people[:2]]).exists()
+    assert MatchKey.objects.filter(object_id=people[2].pk).exists()
+
+
+def test_a_rule_form_with_a_blank_criterion_is_an_error_not_a_crash(staff: Client) -> None:
+    from tessera.crm.matching.models import MatchingRule
+
+    url = reverse("admin:crm_matchingrule_add")
+    form = {
+        "name": "Broken", "object": "contact", "logic": "1", "action": "allow",
+        "active": "on", "candidate_limit": "200",
+        "criteria-TOTAL_FORMS": "1", "criteria-INITIAL_FORMS": "0",
+        "criteria-MIN_NUM_FORMS": "0", "criteria-MAX_NUM_FORMS": "1000",
+        "criteria-0-number": "1", "criteria-0-field": "", "criteria-0-method": "exact",
+        "criteria-0-threshold": "100",
+    }  # fmt: skip
+    before = MatchingRule.objects.count()
+    r = staff.post(url, form)
+    assert r.status_code == 200  # the form again, with its errors
+    assert b"This field is required" in r.content
+    assert MatchingRule.objects.count() == before
+
+
+def test_an_edited_name_variant_reaches_the_rule_cache(db: None) -> None:
+    from tessera.crm.matching import rules
+    from tessera.crm.matching.models import NameVariant
+
+    variant = NameVariant.objects.create(name="alexander", variant="xander")
+    before = rules._version()
+    variant.variant = "sasha"
+    variant.save()
+    assert rules._version() != before

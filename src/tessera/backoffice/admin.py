@@ -101,6 +101,12 @@ class IndexedAdmin(admin.ModelAdmin):
         engine.unindex_record(self.object_type, obj.pk)
         super().delete_model(request, obj)
 
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        """The list's "delete selected" action: the records' keys go with them."""
+        for pk in queryset.values_list("pk", flat=True):
+            engine.unindex_record(self.object_type, pk)
+        super().delete_queryset(request, queryset)
+
 
 @admin.register(Contact)
 class ContactAdmin(IndexedAdmin):
@@ -151,6 +157,8 @@ class CriterionFormSet(BaseInlineFormSet):
 
     def clean(self) -> None:
         super().clean()
+        if any(self.errors):
+            return  # each criterion's own errors are shown first
         rule = self.instance
         criteria = [
             form.cleaned_data

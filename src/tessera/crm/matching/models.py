@@ -80,6 +80,8 @@ class NameVariant(models.Model):
     name = models.CharField(max_length=60)
     variant = models.CharField(max_length=60)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Part of the rule cache's version: an edit must reach every process, not only adds.
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [

@@ -110,7 +110,7 @@ _cache = _Cache()
 
 def _version() -> tuple[object, ...]:
     rules = MatchingRule.objects.aggregate(m=Max("updated_at"), c=Count("id"))
-    variants = NameVariant.objects.aggregate(m=Max("created_at"), c=Count("id"))
+    variants = NameVariant.objects.aggregate(m=Max("updated_at"), c=Count("id"))
     return (rules["m"], rules["c"], variants["m"], variants["c"])
 
 
