@@ -204,6 +204,30 @@ def test_block_rule_applies_on_edit(api: Api) -> None:
     assert a.pk != b.pk
 
 
+def test_a_record_that_already_had_a_duplicate_can_still_be_edited(api: Api) -> None:
+    """Records saved past a block rule (resolved, converted, or older than the rule) stay
+    editable; an edit is refused only for a duplicate it creates."""
+    a = contact()
+    b = services.create_contact(dict(ADA), check_duplicates=False).record  # Ada, twice
+    grace = contact(first_name="Grace", last_name="Hopper", email="grace@example.com",
+                    phone="+1 202 555 0101", street="", company="US Navy", title="")  # fmt: skip
+    update_rule(
+        MatchingRule.objects.get(object="contact", is_standard=True).pk, {"action": "block"}
+    )
+    rules.invalidate()
+    r = api.send("PATCH", f"/contacts/{b.pk}", {"title": "Countess"})
+    assert r.status_code == 200, r.content
+    b.refresh_from_db()
+    assert b.title == "Countess"
+    # Making it Grace's duplicate too is new: refused, and nothing changes.
+    r = api.send("PATCH", f"/contacts/{b.pk}",
+                 {"first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com"})  # fmt: skip
+    body = assert_problem(r, 409, "duplicate_blocked")
+    assert [m["id"] for m in body["matches"]] == [grace.pk]
+    b.refresh_from_db()
+    assert b.first_name == "Ada" and a.pk != b.pk
+
+
 def test_match_keys_follow_edits() -> None:
     stored = contact()
     old_keys = set(MatchKey.objects.filter(object_id=stored.pk).values_list("key", flat=True))

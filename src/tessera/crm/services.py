@@ -129,23 +129,36 @@ def _lock_and_match(
     return engine.find_matches(object_type, values, exclude_id=exclude_id)
 
 
-def _check_duplicates(result: MatchResult) -> list[Match]:
-    if result.blocking:
+def _check_duplicates(
+    result: MatchResult, tolerated: frozenset[tuple[str, str]] = frozenset()
+) -> list[Match]:
+    blocking = [m for m in result.blocking if (m.object, m.id) not in tolerated]
+    if blocking:
         raise DuplicateBlocked(
-            f"Blocked by matching rule {result.blocking[0].rule_name!r}: "
-            f"{len(result.blocking)} existing record(s) match.",
-            matches=[match_summary(m) for m in result.blocking],
+            f"Blocked by matching rule {blocking[0].rule_name!r}: "
+            f"{len(blocking)} existing record(s) match.",
+            matches=[match_summary(m) for m in blocking],
         )
     return result.matches
 
 
-def _save(obj: R, object_type: str, *, exclude: list[str], check: bool) -> list[Match]:
+def _save(
+    obj: R,
+    object_type: str,
+    *,
+    exclude: list[str],
+    check: bool,
+    tolerated: frozenset[tuple[str, str]] = frozenset(),
+) -> list[Match]:
+    """Validate, check for duplicates (a ``block`` rule refuses, except for the matches in
+    ``tolerated``), save and re-key."""
     validate_model(obj, exclude=exclude)
     values = engine.record_values(obj)
     duplicates: list[Match] = []
     if check:
         duplicates = _check_duplicates(
-            _lock_and_match(object_type, values, exclude_id=None if obj._state.adding else obj.pk)
+            _lock_and_match(object_type, values, exclude_id=None if obj._state.adding else obj.pk),
+            tolerated,
         )
     obj.save(force_insert=obj._state.adding)
     engine.index_record(object_type, obj)
@@ -190,6 +203,14 @@ def _update(
     getter = {"contact": get_contact, "lead": get_lead, "account": get_account}[object_type]
     getter(pk)  # 404 before locking
     obj = model.objects.select_for_update().get(pk=pk)
+    # Duplicates the record already had (it was linked or converted past a block rule, or
+    # the rule came later) do not block an edit; only the edit making a new one does.
+    already = frozenset(
+        (m.object, m.id)
+        for m in engine.find_matches(
+            object_type, engine.record_values(obj), exclude_id=obj.pk
+        ).blocking
+    )
     changes = _clean_text(data, fields)
     if "last_name" in changes and not changes["last_name"]:
         raise ValidationFailed.field("last_name", "is required")
@@ -199,7 +220,7 @@ def _update(
         setattr(obj, name, value)
     if "account_id" in data and object_type != "account":
         obj.account = _account_or_error(data["account_id"])  # type: ignore[union-attr,attr-defined,unused-ignore]
-    duplicates = _save(obj, object_type, exclude=["id", "account"], check=True)
+    duplicates = _save(obj, object_type, exclude=["id", "account"], check=True, tolerated=already)
     return Saved(obj, duplicates)
 
 
