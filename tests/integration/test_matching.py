@@ -128,6 +128,20 @@ def test_blank_fields_do_not_match_unless_match_blank() -> None:
     assert matched_ids({"first_name": "Ada", "last_name": "Lovelace"}) == [no_email.pk]
 
 
+@pytest.mark.parametrize("placeholder", ["N/A", "n/a", "-", "Unknown", "?"])
+def test_placeholders_are_blank_not_a_match(placeholder: str) -> None:
+    """Same name and company (so a candidate), different titles, and phone "N/A" on both:
+    not (1 AND 2 AND 6): a placeholder is blank, and blank never matches."""
+    contact(email="", title="Countess", street="", city="", postal_code="", phone=placeholder)
+    probe = {"first_name": "Ada", "last_name": "Lovelace", "company": ADA["company"],
+             "title": "Engineer", "phone": placeholder.lower()}  # fmt: skip
+    assert matched_ids(probe) == []
+    # A real phone on both still matches.
+    real = contact(email="", title="Countess", street="", city="", postal_code="",
+                   phone="+1 415 555 9999")  # fmt: skip
+    assert matched_ids({**probe, "phone": "(415) 555-9999"}) == [real.pk]
+
+
 def test_cross_object_contact_and_lead() -> None:
     lead = services.create_lead(ADA).record
     assert lead.pk.startswith("lea_")

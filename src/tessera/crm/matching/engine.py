@@ -21,7 +21,7 @@ from django.db.models import Model
 from tessera.core.bulk import insert_rows
 from tessera.crm.matching import logic
 from tessera.crm.matching.comparators import METHODS
-from tessera.crm.matching.keys import query_keys, record_keys, same_keys, swapped
+from tessera.crm.matching.keys import field_text, query_keys, record_keys, same_keys, swapped
 from tessera.crm.matching.models import MatchKey
 from tessera.crm.matching.rules import OBJECT_MODELS, RuleSpec, active_rules
 
@@ -67,10 +67,7 @@ class MatchResult:
         return [m for m in self.matches if m.action == "block"]
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value.isoformat() if hasattr(value, "isoformat") else str(value).strip()
+_text = field_text
 
 
 class _LazyScores(Mapping[int, bool]):

@@ -83,10 +83,26 @@ def is_blockable(criterion: CriterionSpec) -> bool:
     return criterion.method in KEYERS
 
 
-def _text(value: Any) -> str:
+# What people type into a field they have nothing for. Like a blank, it never matches
+# (unless a criterion says match_blank): two records with phone "N/A" are not the same
+# person by phone.
+PLACEHOLDERS = frozenset(
+    {"n/a", "na", "n.a.", "none", "null", "nil", "unknown", "not available", "tbd", "tba"}
+)
+
+
+def field_text(value: Any) -> str:
+    """A field's value as text for matching: "" for nothing, a placeholder ("N/A",
+    "unknown") or only punctuation ("-", "?"); comparators and keys both read it so."""
     if value is None:
         return ""
-    return value.isoformat() if hasattr(value, "isoformat") else str(value).strip()
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value).strip()
+    if not any(ch.isalnum() for ch in text) or text.casefold() in PLACEHOLDERS:
+        return ""
+    return text
+
+
+_text = field_text
 
 
 def _finish(parts: Sequence[str]) -> str:
