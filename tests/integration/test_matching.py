@@ -384,6 +384,29 @@ def test_rule_validation_errors(admin_api: Api, api: Api) -> None:
     assert_problem(admin_api.call("DELETE", "/matching-rules/mru_nope"), 404, "not_found")
 
 
+def test_matching_rules_list_is_paginated(api: Api) -> None:
+    for i in range(3):
+        create_rule({
+            "object": "contact", "name": f"Custom {i}", "logic": "1 AND 2",
+            "criteria": [{"field": "last_name", "method": "last_name", "threshold": 90},
+                         {"field": "email", "method": "email", "threshold": 100}],
+        })  # fmt: skip
+    everyone = set(MatchingRule.objects.values_list("pk", flat=True))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = json.loads(api.get("/matching-rules", **query).content)
+        assert len(page["items"]) <= 2
+        seen += [r["id"] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) and set(seen) == everyone
+    assert_problem(api.get("/matching-rules", limit=0), 422, "validation_error")
+    assert_problem(api.get("/matching-rules", limt=2), 422, "validation_error")
+
+
 def test_candidate_limit_is_reported() -> None:
     for i in range(5):
         contact(email=f"ada{i}@example.com", phone=f"+1 415 555 12{i:02d}")

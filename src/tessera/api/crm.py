@@ -17,6 +17,7 @@ from tessera.api.schemas import (
     IsoDate,
     NonBlank,
     PageOut,
+    PageQuery,
     Text,
     reject_unknown_query,
 )
@@ -140,11 +141,6 @@ class ListQuery(Input):
     limit: int | None = Field(None, ge=1, le=100)
     cursor: Text | None = Field(None, max_length=200)
     email: Text | None = Field(None, max_length=254)
-
-
-class PageQuery(Input):
-    limit: int | None = Field(None, ge=1, le=100)
-    cursor: Text | None = Field(None, max_length=200)
 
 
 def _person_data(payload: PersonIn) -> dict[str, Any]:

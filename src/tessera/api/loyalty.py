@@ -17,6 +17,7 @@ from tessera.api.schemas import (
     Input,
     NonBlank,
     PageOut,
+    PageQuery,
     PointsDelta,
     Text,
     reject_unknown_query,
@@ -193,11 +194,6 @@ class OrderOut(Schema):
     @staticmethod
     def resolve_lines(obj: Order) -> list[Any]:
         return list(obj.lines.all())
-
-
-class PageQuery(Input):
-    limit: int | None = Field(None, ge=1, le=100)
-    cursor: Text | None = Field(None, max_length=200)
 
 
 def _wallet(member: Member) -> dict[str, Any]:

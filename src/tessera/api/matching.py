@@ -6,11 +6,21 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from tessera.api.auth import admin_auth, read_auth
-from tessera.api.schemas import ERRORS, Input, IsoDate, NonBlank, PageOut, Text
+from tessera.api.schemas import (
+    ERRORS,
+    Input,
+    IsoDate,
+    NonBlank,
+    PageOut,
+    PageQuery,
+    Text,
+    reject_unknown_query,
+)
+from tessera.core.pagination import paginate
 from tessera.crm.matching import engine
 from tessera.crm.matching import services as rules_service
 from tessera.crm.matching.models import MatchingRule
@@ -141,9 +151,12 @@ def match(request: HttpRequest, payload: MatchIn) -> dict[str, Any]:
 
 
 @router.get("/matching-rules", response={200: PageOut[RuleOut], **ERRORS}, auth=read_auth)
-def list_rules(request: HttpRequest) -> dict[str, Any]:
-    rules = list(MatchingRule.objects.prefetch_related("criteria"))
-    return {"items": rules, "next_cursor": None}
+def list_rules(request: HttpRequest, q: Query[PageQuery]) -> Any:
+    reject_unknown_query(request, PageQuery)
+    return paginate(
+        MatchingRule.objects.prefetch_related("criteria"), limit=q.limit, cursor=q.cursor,
+        newest_first=False,
+    )  # fmt: skip
 
 
 @router.post("/matching-rules", response={201: RuleOut, **ERRORS}, auth=admin_auth)

@@ -106,6 +106,13 @@ class Input(Schema):
         return value
 
 
+class PageQuery(Input):
+    """``?limit=&cursor=`` of a paginated list."""
+
+    limit: int | None = Field(None, ge=1, le=100)
+    cursor: Text | None = Field(None, max_length=200)
+
+
 class PageOut(Schema, Generic[T]):
     items: list[T]
     next_cursor: str | None
