@@ -35,3 +35,11 @@ def test_idempotency_key_shape(bad: str) -> None:
     with pytest.raises(ValidationFailed):
         check_key(bad)
     assert check_key("  order-42 ") == "order-42"
+
+
+def test_ids_made_one_after_another_sort_in_that_order() -> None:
+    """Thousands in the same millisecond still sort in creation order (a request's timeline
+    entries are read back newest first by id): python-ulid counts the random part up
+    within a millisecond (its strict monotonic policy) rather than drawing it again."""
+    ids = [new_id("tle") for _ in range(5000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
