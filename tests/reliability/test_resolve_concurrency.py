@@ -112,3 +112,58 @@ def test_keys_rebuilt_while_contacts_are_edited_match_their_final_values() -> No
                .values_list("key", flat=True)) != keys_for("contact", c)
     ]  # fmt: skip
     assert stale == []
+
+
+def race_import_and_create(path, email: str) -> list[BaseException]:  # type: ignore[no-untyped-def]
+    """Import ``path`` and create the same person through the service at the same moment;
+    returns the unexpected errors."""
+    from tessera.crm.importer import import_contacts
+    from tessera.crm.services import DuplicateBlocked, create_contact
+
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def by_import() -> None:
+        try:
+            barrier.wait()
+            import_contacts(path)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def by_api() -> None:
+        try:
+            barrier.wait()
+            create_contact({"first_name": "Rosalind", "last_name": "Franklin", "email": email})
+        except DuplicateBlocked:
+            pass  # the import's contact came first: refused, as a block rule says
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=by_import), threading.Thread(target=by_api)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return errors
+
+
+def test_an_import_and_an_api_create_of_one_person_make_one_contact(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Under a block rule, a CSV import and an API create of the same new person at the
+    same moment: one of them creates, the other links (import) or is refused (API)."""
+    from tessera.crm.matching.models import MatchingRule
+    from tessera.crm.matching.services import update_rule
+
+    install_standard_rules()
+    update_rule(MatchingRule.objects.get(object="contact", is_standard=True).pk,
+                {"action": "block"})  # fmt: skip
+    rules.invalidate()
+    for round_ in range(12):
+        email = f"race{round_}@example.org"
+        path = tmp_path / f"race{round_}.csv"
+        path.write_text(f"First Name,Last Name,Email\nRosalind,Franklin,{email}\n")
+        assert race_import_and_create(path, email) == []
+        assert Contact.objects.filter(email=email).count() == 1, f"round {round_}"

@@ -32,8 +32,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from tessera.core.bulk import insert_objects
+from tessera.core.locking import advisory_lock
 from tessera.crm.matching import engine
-from tessera.crm.matching.keys import lookup_keys, record_keys, same_keys
+from tessera.crm.matching.keys import lock_names, lookup_keys, record_keys, same_keys
 from tessera.crm.matching.rules import active_rules
 from tessera.crm.models import Contact, TimelineEntry
 from tessera.crm.services import PERSON_FIELDS
@@ -386,6 +387,16 @@ def import_contacts(
                 next_chunk()
                 results, valid, keys = prepared.rejected, prepared.valid, prepared.keys
                 with transaction.atomic():
+                    # The same locks an API create takes: a person created through the
+                    # API while this chunk runs is either seen here or sees this chunk's.
+                    advisory_lock(
+                        lock_names(
+                            k
+                            for lookup, own in keys.values()
+                            for ks in (*lookup.values(), own)
+                            for k in ks
+                        )
+                    )
                     matched = matcher.process(valid, keys)
                     _write_chunk(matched, matcher)
                 results += matched

@@ -17,7 +17,7 @@ from tessera.core.locking import advisory_lock
 from tessera.core.lookup import get_by_id
 from tessera.crm.matching import engine
 from tessera.crm.matching.engine import Match, MatchResult
-from tessera.crm.matching.keys import query_keys
+from tessera.crm.matching.keys import lock_names, query_keys
 from tessera.crm.matching.rules import active_rules
 from tessera.crm.models import Account, Contact, Lead, TimelineEntry
 
@@ -125,7 +125,7 @@ def _lock_and_match(
     keys: set[str] = set()
     for target in engine.TARGETS[object_type]:
         keys |= query_keys(active_rules(target), engine.as_target(object_type, target, values))
-    advisory_lock(f"match:{k}" for k in keys)
+    advisory_lock(lock_names(keys))
     return engine.find_matches(object_type, values, exclude_id=exclude_id)
 
 
