@@ -407,6 +407,27 @@ def test_matching_rules_list_is_paginated(api: Api) -> None:
     assert_problem(api.get("/matching-rules", limt=2), 422, "validation_error")
 
 
+def test_a_new_rule_finds_existing_records_as_soon_as_it_is_saved(
+    admin_api: Api, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A small database is re-keyed before the rule change is answered: the new rule
+    finds records stored before it, with no background job needed."""
+    from django_tasks_db.models import DBTaskResult
+
+    stored = contact(birthdate="1815-12-10")
+    probe = {"last_name": "Lovelace", "birthdate": "1815-12-10"}
+    assert stored.pk not in matched_ids(probe)
+    with django_capture_on_commit_callbacks(execute=True):
+        r = admin_api.post("/matching-rules", {
+            "object": "contact", "name": "Same last name and birthdate", "logic": "1 AND 2",
+            "criteria": [{"field": "last_name", "method": "last_name", "threshold": 90},
+                         {"field": "birthdate", "method": "exact", "threshold": 100}],
+        })  # fmt: skip
+    assert r.status_code == 201, r.content
+    assert matched_ids(probe) == [stored.pk]
+    assert not DBTaskResult.objects.filter(task_path__endswith="rebuild_match_keys_task").exists()
+
+
 def test_candidate_limit_is_reported() -> None:
     for i in range(5):
         contact(email=f"ada{i}@example.com", phone=f"+1 415 555 12{i:02d}")

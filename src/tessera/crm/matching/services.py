@@ -16,6 +16,8 @@ from tessera.crm.matching.models import MatchingCriterion, MatchingRule, MatchKe
 from tessera.crm.matching.rules import OBJECT_MODELS, CriterionSpec
 
 REBUILD_BATCH = 2000
+# Records of one object re-keyed at once when its rules change (a few seconds' work).
+SYNC_REBUILD_LIMIT = 20_000
 
 
 def check_definition(
@@ -100,12 +102,18 @@ def _save_criteria(rule: MatchingRule, specs: list[CriterionSpec]) -> None:
 
 def rules_changed(object_type: str) -> None:
     """Rules changed: refresh this process's cache and re-key the object's records after
-    commit, in the background (a million records take a while)."""
+    commit. Up to ``SYNC_REBUILD_LIMIT`` records that happens before the change is
+    answered, so a new block rule blocks at once; beyond, in the background (a million
+    records take minutes), and until then the new rule finds only what the old keys do."""
+    from tessera.crm.matching.engine import model_for
     from tessera.crm.tasks import rebuild_match_keys_task
 
     rules.invalidate()
     transaction.on_commit(rules.invalidate)
-    rebuild_match_keys_task.enqueue(object_type)
+    if model_for(object_type)._default_manager.count() <= SYNC_REBUILD_LIMIT:
+        transaction.on_commit(lambda: rebuild_match_keys(object_type))
+    else:
+        rebuild_match_keys_task.enqueue(object_type)
 
 
 @transaction.atomic
