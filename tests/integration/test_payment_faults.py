@@ -149,6 +149,29 @@ def test_retry_after_a_crash_past_the_charge_resumes_the_payment(
     assert verify().ok
 
 
+def test_a_key_reused_for_another_purchase_after_expiry_is_a_new_payment(
+    api: Api, stripe_env: stripe.StripeClient
+) -> None:
+    """Idempotency records are pruned after a day; a client reusing the key then for a
+    different purchase gets a new payment, not the old one's answer."""
+    from tessera.core.models import IdempotencyKey
+
+    m = member(program())
+    pm = card(stripe_env)
+    headers = {"Idempotency-Key": "reused"}
+    first = api.post(f"/members/{m.pk}/credit-purchases",
+                     {"amount": 500, "currency": "USD", "payment_method_id": pm}, headers=headers)  # fmt: skip
+    assert first.status_code == 201, first.content
+    IdempotencyKey.objects.all().delete()  # what prune_idempotency_keys does after a day
+    second = api.post(f"/members/{m.pk}/credit-purchases",
+                      {"amount": 700, "currency": "USD", "payment_method_id": pm}, headers=headers)  # fmt: skip
+    assert second.status_code == 201, second.content
+    assert (
+        json.loads(second.content)["transaction_id"] != json.loads(first.content)["transaction_id"]
+    )
+    assert balance(m) == 1200 and Transaction.objects.count() == 2
+
+
 def test_a_new_key_is_a_new_payment(api: Api, stripe_env: stripe.StripeClient) -> None:
     m = member(program())
     pm = card(stripe_env)

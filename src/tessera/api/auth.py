@@ -10,6 +10,7 @@ from ninja.security.http import HttpAuthBase
 
 from tessera.core.apikeys import authenticate_key
 from tessera.core.errors import Forbidden
+from tessera.core.idempotency import fingerprint
 from tessera.core.models import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE, ApiKey
 
 
@@ -34,7 +35,11 @@ def request_key(request: HttpRequest) -> str | None:
     api_key = key_from_request(request)
     if not raw or api_key is None:
         return None
-    return hashlib.sha256(f"{api_key.pk}\0{raw}".encode()).hexdigest()
+    # The request itself is part of the name: a key reused for another request after its
+    # idempotency record expired must start a new payment, not resume an old one.
+    method, path = request.method or "POST", request.get_full_path()
+    asked = fingerprint(method, path, request.body)
+    return hashlib.sha256(f"{api_key.pk}\0{raw}\0{asked}".encode()).hexdigest()
 
 
 class ApiKeyAuth(HttpAuthBase):
