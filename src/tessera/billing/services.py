@@ -66,6 +66,14 @@ class PaymentUnavailable(ProblemError):
     title = "The payment provider could not be reached"
     replay_on_retry = True
 
+    @classmethod
+    def pending(cls, txn: Transaction) -> PaymentUnavailable:
+        """For a payment left pending: the reconciler settles it when Stripe answers."""
+        return cls(
+            "Stripe could not be reached; the payment will be settled when it answers.",
+            transaction_id=txn.pk,
+        )
+
 
 def _customer(contact: Contact) -> str:
     existing = StripeCustomer.objects.filter(contact=contact).first()
@@ -239,10 +247,7 @@ def _resume(
             finder = getattr(gateway, "find_by_transaction", None)
             found = finder(txn.pk) if finder else None
     except GatewayUnavailable as exc:
-        raise PaymentUnavailable(
-            "Stripe could not be reached; the payment will be settled when it answers.",
-            transaction_id=txn.pk,
-        ) from exc
+        raise PaymentUnavailable.pending(txn) from exc
     if found is None:
         # Stripe has no payment of ours (the same idempotency key would return it if it
         # had one): this is the first attempt that reaches it.
@@ -263,10 +268,7 @@ def _attempt(
             idempotency_key=f"txn:{txn.pk}:create", metadata={"tessera_transaction": txn.pk},
         )  # fmt: skip
     except GatewayUnavailable as exc:
-        raise PaymentUnavailable(
-            "Stripe could not be reached; the payment will be settled when it answers.",
-            transaction_id=txn.pk,
-        ) from exc
+        raise PaymentUnavailable.pending(txn) from exc
     except CardRejected as exc:
         _fail(txn, exc.code, exc.message)
         raise PaymentDeclined(
