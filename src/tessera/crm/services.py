@@ -205,11 +205,16 @@ def _update(
     obj = model.objects.select_for_update().get(pk=pk)
     # Duplicates the record already had (it was linked or converted past a block rule, or
     # the rule came later) do not block an edit; only the edit making a new one does.
-    already = frozenset(
-        (m.object, m.id)
-        for m in engine.find_matches(
-            object_type, engine.record_values(obj), exclude_id=obj.pk
-        ).blocking
+    blocks = any(r.action == "block" for t in engine.TARGETS[object_type] for r in active_rules(t))
+    already = (
+        frozenset(
+            (m.object, m.id)
+            for m in engine.find_matches(
+                object_type, engine.record_values(obj), exclude_id=obj.pk
+            ).blocking
+        )
+        if blocks  # without a block rule nothing can be refused: no need to look
+        else frozenset()
     )
     changes = _clean_text(data, fields)
     if "last_name" in changes and not changes["last_name"]:

@@ -67,9 +67,6 @@ class MatchResult:
         return [m for m in self.matches if m.action == "block"]
 
 
-_text = field_text
-
-
 class _LazyScores(Mapping[int, bool]):
     """Criterion results computed on first use, so an OR group that fails on its first
     criterion never pays for the rest."""
@@ -85,8 +82,8 @@ class _LazyScores(Mapping[int, bool]):
     def __getitem__(self, number: int) -> bool:
         if number not in self.passed:
             c = self.by_number[number]
-            a = _text(self.incoming.get(c.field))
-            b = _text(getattr(self.stored, c.field, ""))
+            a = field_text(self.incoming.get(c.field))
+            b = field_text(getattr(self.stored, c.field, ""))
             if not a or not b:
                 ok = c.match_blank and not a and not b
                 score = 100 if ok else 0

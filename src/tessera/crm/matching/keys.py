@@ -102,9 +102,6 @@ def field_text(value: Any) -> str:
     return text
 
 
-_text = field_text
-
-
 def _finish(parts: Sequence[str]) -> str:
     key = "|".join(parts)
     if len(key) > MAX_KEY_LENGTH:
@@ -199,7 +196,7 @@ def _component(tag: str, method: str, value: str, generation: int) -> tuple[str,
 def group_keys(rule: RuleSpec, group: frozenset[int], record: Mapping[str, Any]) -> set[str]:
     """The keys of one group of one rule (all of them, covered by another group or not)."""
     parts = _group_parts(rule, group)
-    values = {p.field: _text(record.get(p.field)) for p in parts}
+    values = {p.field: field_text(record.get(p.field)) for p in parts}
     return _keys_of(parts, values, n.variants_generation(), cover=False)
 
 
@@ -237,7 +234,7 @@ def record_keys(rules: Iterable[RuleSpec], record: Mapping[str, Any]) -> set[str
     that another key of the record always accompanies (see ``_make_plan``)."""
     plan = _plan(rules if isinstance(rules, Sequence) else list(rules))
     generation = n.variants_generation()
-    values = {f: _text(record.get(f)) for f in plan.fields}
+    values = {f: field_text(record.get(f)) for f in plan.fields}
     keys: set[str] = set()
     for part in plan.standalone:
         if value := values[part.field]:
@@ -275,7 +272,7 @@ def same_keys(rules_a: Sequence[RuleSpec], rules_b: Sequence[RuleSpec]) -> bool:
 # Lock buckets for match keys. Creating a record locks the buckets of its keys first, so
 # two creates of the same person (who share a key, so a bucket) cannot both find nothing
 # and both insert. A fixed number of buckets lets a CSV import chunk, whose rows carry tens
-# of thousands of keys, lock all of its own in a few hundred statements at most.
+# of thousands of keys, lock all of its own in one statement over at most 256 locks.
 LOCK_BUCKETS = 256
 
 
