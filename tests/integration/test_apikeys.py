@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -21,12 +22,27 @@ def test_key_is_stored_hashed_only(db: None) -> None:
     assert key.prefix == raw[:12]
 
 
-def test_last_used_is_recorded(db: None) -> None:
+def test_last_used_is_recorded(db: None, django_capture_on_commit_callbacks: Any) -> None:
     key, raw = create_api_key("k")
     assert key.last_used_at is None
-    assert Api(raw).get("/contacts").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        assert Api(raw).get("/contacts").status_code == 200
     key.refresh_from_db()
     assert key.last_used_at is not None
+
+
+def test_last_used_is_written_after_the_request_transaction(db: None) -> None:
+    """Inside the request's transaction the key's row is only read: an update there would
+    hold its lock to the end of the request, queueing every request on the same key."""
+    from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from tessera.core.apikeys import authenticate_key
+
+    _, raw = create_api_key("k")
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        authenticate_key(raw)
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
 
 
 def test_cli_creates_a_working_key_printed_once(db: None) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from tessera.crm import services
+from tessera.crm import csv_dialect, services
 from tessera.crm.importer import import_contacts
 from tessera.crm.matching import engine, rules
 from tessera.crm.matching.models import MatchingRule, MatchKey
@@ -195,3 +195,160 @@ def test_bulk_insert_refuses_rows_without_a_primary_key() -> None:
     with pytest.raises(ValueError, match="primary keys"):
         insert_objects([NameVariant(name="Bob", variant="Robert")])
     assert not NameVariant.objects.exists()
+
+
+# Files as spreadsheet programs in other locales write them: semicolons or tabs, CRLF,
+# a BOM, Windows-1252 or UTF-16.
+def write_as(tmp_path: Path, lines: list[str], encoding: str = "utf-8") -> Path:
+    path = tmp_path / "people.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
+    return path
+
+
+GERMAN = [
+    "Vorname;Nachname;E-Mail;Firma;Straße;PLZ;Ort",
+    "Hans;Müller;hans@example.de;Müller GmbH;Hauptstraße 1;10115;Berlin",
+]
+
+
+def test_a_semicolon_file_with_german_headers_is_imported(tmp_path: Path) -> None:
+    run(write_as(tmp_path, GERMAN))
+    hans = Contact.objects.get(email="hans@example.de")
+    assert hans.last_name == "Müller"
+    assert hans.first_name == "Hans"
+    assert hans.street == "Hauptstraße 1"
+    assert hans.postal_code == "10115"
+
+
+def test_a_semicolon_file_with_english_headers_is_imported(tmp_path: Path) -> None:
+    path = write_as(tmp_path, [HEADER.strip().replace(",", ";"), ROWS[1].replace(",", ";")])
+    run(path)
+    assert Contact.objects.get(email="grace@navy.mil").company == "US Navy"
+
+
+def test_french_and_spanish_headers_are_mapped(tmp_path: Path) -> None:
+    path = write_as(tmp_path, [
+        "Prénom;Nom;Courriel;Société;Code postal;Ville;Pays;Apellido(s)",
+        "Marie;Curie;marie@example.fr;Institut du Radium;75005;Paris;FR;",
+    ])  # fmt: skip
+    summary = import_contacts(path)
+    marie = Contact.objects.get(email="marie@example.fr")
+    assert marie.last_name == "Curie"
+    assert marie.city == "Paris"
+    # Spanish for the last name, but "Nom" came first: the column is ignored, not merged.
+    assert summary.ignored_columns == ["Apellido(s)"]
+
+
+def test_a_tab_separated_file_is_imported(tmp_path: Path) -> None:
+    path = write_as(tmp_path, ["Nachname\tVorname\tE-Mail", "Noether\tEmmy\temmy@example.de"])
+    run(path)
+    assert Contact.objects.get(email="emmy@example.de").last_name == "Noether"
+
+
+def test_an_excel_unicode_text_file_is_imported(tmp_path: Path) -> None:
+    """Excel's "Unicode text": tab-separated UTF-16 with a BOM."""
+    path = write_as(tmp_path, ["Nachname\tVorname", "Łukasiewicz\tJan"], encoding="utf-16")
+    run(path)
+    assert Contact.objects.filter(last_name="Łukasiewicz").exists()
+
+
+def test_a_utf8_file_with_a_bom_maps_its_first_header(tmp_path: Path) -> None:
+    path = write_as(tmp_path, ["Nachname;Vorname", "Meitner;Lise"], encoding="utf-8-sig")
+    run(path)
+    assert Contact.objects.filter(last_name="Meitner").exists()
+
+
+def test_the_bom_is_not_part_of_the_first_header(tmp_path: Path) -> None:
+    path = write_as(tmp_path, ["Kundennummer;Nachname", "K-17;Meitner"], encoding="utf-8-sig")
+    summary = import_contacts(path)
+    assert summary.ignored_columns == ["Kundennummer"]
+
+
+def test_a_windows_1252_file_keeps_its_umlauts(tmp_path: Path) -> None:
+    path = write_as(tmp_path, ["First Name,Last Name", "Hans,Müller"], encoding="cp1252")
+    run(path)
+    assert Contact.objects.filter(last_name="Müller").exists()
+
+
+def test_quoted_commas_in_a_semicolon_file_stay_in_their_cell(tmp_path: Path) -> None:
+    # Every row holds more commas than semicolons, and as many: only the header tells.
+    path = write_as(tmp_path, [
+        "Vorname;Nachname;Firma;Notiz",
+        'Ada;Lovelace;"Babbage, Lovelace & Co.";"1,5 Stellen, Mathematik, Poesie"',
+        'Charles;Babbage;"Babbage, Lovelace & Co.";"2,0 Stellen, Maschinen, Zahlen"',
+    ])  # fmt: skip
+    run(path)
+    assert Contact.objects.get(last_name="Lovelace").company == "Babbage, Lovelace & Co."
+
+
+def test_bytes_not_utf8_after_the_detection_prefix_are_read_as_windows_1252(
+    tmp_path: Path,
+) -> None:
+    """The first 64 KiB are ASCII, so the file looks UTF-8; the umlaut further down is
+    Windows-1252 and must be read as such, not lost."""
+    path = tmp_path / "people.csv"
+    ascii_rows = "".join(f"P{i},Person{i},p{i}@example.com\r\n" for i in range(3000))
+    path.write_bytes(
+        b"First Name,Last Name,Email\r\n"
+        + ascii_rows.encode()
+        + "Hans,Müller,hm@example.de\r\n".encode("cp1252")
+    )
+    assert path.stat().st_size > csv_dialect.PREFIX_BYTES
+    summary = import_contacts(path, chunk_rows=1000)
+    assert Contact.objects.get(email="hm@example.de").last_name == "Müller"
+    assert summary.reencoded_rows == 1
+    assert "read as Windows-1252" in results_of(path)[-1]["reason"]
+
+
+def test_rows_not_valid_in_the_given_encoding_are_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes(
+        b"First Name,Last Name\r\n" + "Hans,Müller\r\n".encode("cp1252") + b"Lise,Meitner\r\n"
+    )
+    run(path, "--encoding", "utf-8")
+    rows = results_of(path)
+    assert rows[0]["status"] == "rejected"
+    assert rows[0]["reason"] == "not valid UTF-8 text"
+    assert rows[1]["status"] == "created"  # the import goes on
+
+
+def test_bytes_not_valid_in_an_ignored_column_do_not_reject_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes(b"Last Name,Notes\r\n" + "Curie,Grüße\r\n".encode("cp1252"))
+    run(path, "--encoding", "utf-8")
+    assert results_of(path)[0]["status"] == "created"
+
+
+def test_the_encoding_option_overrides_detection(tmp_path: Path) -> None:
+    path = write_as(tmp_path, ["First Name,Last Name", "Hans,Müller"], encoding="utf-8")
+    run(path, "--encoding", "cp1252")
+    assert Contact.objects.filter(last_name="MÃ¼ller").exists()
+
+
+def test_the_delimiter_option_overrides_detection(tmp_path: Path) -> None:
+    path = write(tmp_path, [ROWS[1]])
+    with pytest.raises(CommandError, match="no last-name column"):
+        run(path, "--delimiter", ";")
+
+
+def test_the_delimiter_option_reads_a_pipe_file(tmp_path: Path) -> None:
+    path = write_as(tmp_path, ["First Name|Last Name", "Alan|Turing"])
+    run(path, "--delimiter", "|")
+    assert Contact.objects.filter(last_name="Turing").exists()
+
+
+def test_an_unknown_delimiter_option_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="must be one of"):
+        run(write(tmp_path, [ROWS[1]]), "--delimiter", "x")
+
+
+def test_the_summary_says_which_delimiter_and_encoding_were_used(tmp_path: Path) -> None:
+    summary = import_contacts(write_as(tmp_path, GERMAN, encoding="utf-8-sig"))
+    assert summary.dialect.delimiter == ";"
+    assert summary.dialect.encoding == "utf-8-sig"
+
+
+def test_the_output_names_the_delimiter_and_encoding_used(tmp_path: Path) -> None:
+    output = run(write_as(tmp_path, GERMAN, encoding="cp1252"))
+    assert "delimiter ';' (detected)" in output
+    assert "encoding Windows-1252 (detected)" in output

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pytest_django.fixtures import Settings
 
 from tessera.crm.matching import comparators as c
+from tessera.crm.matching import keys as k
 from tessera.crm.matching import normalize as n
 
 
@@ -250,6 +252,51 @@ def test_phone_sections_shapes() -> None:
     assert n.phone_sections("+44 20 7946 0958") == ("44", "20", "7946", "0958")
     assert n.phone_sections("020 7946 0958", region="GB") == ("44", "20", "7946", "0958")
     assert n.phone_sections("") == ("", "", "", "")
+
+
+def test_phone_e164_reads_a_local_number_in_its_region() -> None:
+    assert n.phone_e164("030 1234567", "DE") == "+49301234567"
+
+
+def test_phone_e164_is_blank_when_not_a_possible_number() -> None:
+    assert n.phone_e164("12", "US") == ""
+
+
+def test_phone_key_reads_a_local_number_in_its_region() -> None:
+    assert n.phone_key("030 1234567", "DE") == n.phone_key("+49 30 1234567")
+
+
+@pytest.mark.parametrize("country", ["DE", "de", " DEU ", "Germany", "GERMANY"])
+def test_country_region_reads_codes_and_english_names(country: str) -> None:
+    assert k.country_region(country) == "DE"
+
+
+@pytest.mark.parametrize(
+    ("country", "region"),
+    [("UK", "GB"), ("United Kingdom", "GB"), ("USA", "US"), ("U.S.A.", "US"),
+     ("Bosnia and Herzegovina", "BA"), ("AND", "AD")],
+)  # fmt: skip
+def test_country_region_reads_aliases(country: str, region: str) -> None:
+    assert k.country_region(country) == region
+
+
+@pytest.mark.parametrize("country", ["", "Narnia", "n/a", "Antarctica"])
+def test_country_region_is_blank_for_no_known_country(country: str) -> None:
+    assert k.country_region(country) == ""
+
+
+def test_unknown_country_reads_in_the_default_region(settings: Settings) -> None:
+    settings.TESSERA_DEFAULT_REGION = "DE"
+    assert k.record_region("Narnia") == "DE"
+
+
+def test_phone_comparator_sees_both_records_in_their_regions() -> None:
+    local = k.record_phone("030 1234567", "DE")
+    assert c.phone(local, k.record_phone("+49 30 1234567", "")) == 100
+
+
+def test_record_phone_keeps_the_text_of_an_impossible_number() -> None:
+    assert k.record_phone("12", "US") == "12"
 
 
 def test_street_sections_weighted() -> None:

@@ -9,11 +9,15 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.utils.safestring import SafeString
 
+# Importing it registers the card payment pages (kept apart: this module would pass 500 lines).
+from tessera.backoffice import admin_billing
 from tessera.core.apikeys import revoke_api_key
 from tessera.core.errors import ProblemError
 from tessera.core.models import ApiKey, IdempotencyKey
 from tessera.crm.matching import engine
+from tessera.crm.matching.keys import record_phone_e164
 from tessera.crm.matching.models import MatchingCriterion, MatchingRule, NameVariant
 from tessera.crm.matching.services import check_definition, rules_changed
 from tessera.crm.models import Account, Contact, Lead, TimelineEntry
@@ -36,7 +40,8 @@ admin.site.site_title = "Tessera"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """For records written only by services: visible, never edited by hand."""
+    """For records written only by services: visible, never edited by hand. (Money records
+    are not deletable either: see ``admin_billing.MoneyRecordAdmin``.)"""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -88,6 +93,7 @@ class IndexedAdmin(admin.ModelAdmin):
     object_type = ""
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        obj.phone_e164 = record_phone_e164(obj.phone, obj.country)  # as the services store it
         super().save_model(request, obj, form, change)
         engine.index_record(self.object_type, obj)
         found = engine.find_matches(
@@ -115,8 +121,18 @@ class ContactAdmin(IndexedAdmin):
     search_fields = ("last_name", "first_name", "email", "company", "id")
     list_filter = ("country",)
     raw_id_fields = ("account",)
-    readonly_fields = ("id", "created_at", "updated_at", "last_activity_at")
+    readonly_fields = ("id", "created_at", "updated_at", "last_activity_at", "card_payments",
+                       "saved_cards")  # fmt: skip
     inlines = [TimelineInline]
+
+    @admin.display(description="Card payments")
+    def card_payments(self, obj: Contact) -> SafeString | str:
+        # The add form's unsaved contact already has its id: ask whether it was saved.
+        return "-" if obj._state.adding else admin_billing.contact_payments(obj)
+
+    @admin.display(description="Saved cards")
+    def saved_cards(self, obj: Contact) -> SafeString | str:
+        return "-" if obj._state.adding else admin_billing.saved_cards(obj)
 
 
 @admin.register(Lead)
@@ -248,6 +264,15 @@ class MemberAdmin(ReadOnlyAdmin):
     list_display = ("id", "contact", "program", "created_at")
     search_fields = ("id", "contact__email", "contact__last_name")
     list_select_related = ("contact", "program")
+    readonly_fields = ("card_payments", "saved_cards")
+
+    @admin.display(description="Card payments (wallet top-ups)")
+    def card_payments(self, obj: Member) -> SafeString:
+        return admin_billing.member_payments(obj)
+
+    @admin.display(description="Saved cards")
+    def saved_cards(self, obj: Member) -> SafeString:
+        return admin_billing.saved_cards(obj.contact)
 
 
 @admin.register(WalletTransaction)

@@ -7,6 +7,8 @@ import secrets
 from collections.abc import Iterable
 from datetime import timedelta
 
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from tessera.core.models import ALL_SCOPES, SCOPE_READ, SCOPE_WRITE, ApiKey
@@ -46,7 +48,14 @@ def authenticate_key(raw_key: str) -> ApiKey | None:
         return None
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        # After the request's transaction, in its own statement, and only if no other
+        # request got there first: an update inside the transaction would hold the key's
+        # row until the request ends, and every concurrent request on the same key that
+        # saw the old timestamp would queue behind it.
+        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+        transaction.on_commit(
+            lambda: ApiKey.objects.filter(stale, pk=key.pk).update(last_used_at=now)
+        )
         key.last_used_at = now
     return key
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import gc
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -33,8 +34,15 @@ from django.utils import timezone
 
 from tessera.core.bulk import insert_objects
 from tessera.core.locking import advisory_lock
+from tessera.crm import csv_dialect
 from tessera.crm.matching import engine
-from tessera.crm.matching.keys import lock_names, lookup_keys, record_keys, same_keys
+from tessera.crm.matching.keys import (
+    lock_names,
+    lookup_keys,
+    record_keys,
+    record_phone_e164,
+    same_keys,
+)
 from tessera.crm.matching.rules import active_rules
 from tessera.crm.models import Contact, TimelineEntry
 from tessera.crm.services import PERSON_FIELDS
@@ -57,8 +65,42 @@ _ALIASES = {
     "country": ["country", "countrycode", "mailingcountry"],
     "birthdate": ["birthdate", "dateofbirth", "dob", "birthday"],
 }  # fmt: skip
-HEADER_MAP = {alias: name for name, aliases in _ALIASES.items() for alias in aliases}
+# German, French and Spanish spellings (spreadsheets in those locales write semicolons),
+# as map_headers sees them: "Straße" is "strasse", "Código postal" "codigopostal". No job
+# title nor birth date: "Titel" is an academic title in German, and a local date
+# ("10.12.1815") would reject the row where the unmapped column is only ignored.
+_LOCAL_ALIASES = {
+    "first_name": ["vorname", "prenom", "nombre"],
+    "last_name": ["nachname", "familienname", "nom", "nomdefamille", "apellido", "apellidos"],
+    "email": ["emailadresse", "courriel", "adresseemail", "correo", "correoelectronico"],
+    "phone": ["telefon", "telefonnummer", "mobil", "handy", "portable", "telefono", "movil"],
+    "company": ["firma", "unternehmen", "societe", "entreprise", "empresa"],
+    "street": ["strasse", "adresse", "rue", "calle", "direccion"],
+    "city": ["ort", "stadt", "wohnort", "ville", "ciudad", "localidad"],
+    "postal_code": ["plz", "postleitzahl", "codepostal", "codigopostal"],
+    "country": ["land", "pays", "pais"],
+}
+HEADER_MAP = {
+    alias: name
+    for table in (_ALIASES, _LOCAL_ALIASES)
+    for name, aliases in table.items()
+    for alias in aliases
+}
 _CONTROL = re.compile(r"[\x00-\x1f]")
+
+
+def _header_key(header: str) -> str:
+    """The header as HEADER_MAP spells it: case folded ("ß" is "ss"), accents stripped
+    (NFKD splits "é" into "e" and a combining accent), letters and digits only."""
+    return re.sub(r"[^a-z0-9]", "", unicodedata.normalize("NFKD", header.casefold()))
+
+
+def header_score(headers: list[str]) -> tuple[int, int]:
+    """How well the importer knows these headers: whether they have a last-name column
+    (without one the file is refused), then how many map to a field. Detecting the
+    delimiter, the best split of the header line wins."""
+    mapping, _ = map_headers(headers)
+    return int("last_name" in mapping.values()), len(mapping)
 
 
 def map_headers(headers: Iterable[str]) -> tuple[dict[str, str], list[str]]:
@@ -66,8 +108,7 @@ def map_headers(headers: Iterable[str]) -> tuple[dict[str, str], list[str]]:
     mapping: dict[str, str] = {}
     ignored: list[str] = []
     for header in headers:
-        key = re.sub(r"[^a-z0-9]", "", header.lower())
-        target = HEADER_MAP.get(key)
+        target = HEADER_MAP.get(_header_key(header))
         if target and target not in mapping.values():
             mapping[header] = target
         else:
@@ -92,6 +133,9 @@ class Summary:
     flagged: int = 0
     rejected: int = 0
     ignored_columns: list[str] = field(default_factory=list)
+    dialect: csv_dialect.Dialect = field(default_factory=csv_dialect.Dialect)
+    # Rows with bytes that were not UTF-8, read as Windows-1252 (see csv_dialect).
+    reencoded_rows: int = 0
 
     @property
     def total(self) -> int:
@@ -260,7 +304,10 @@ class ChunkMatcher:
                     (RowResult(number, status, best.object, best.id, best.score, reason), None)
                 )
             else:
-                contact = Contact(**{k: v for k, v in data.items() if k in PERSON_FIELDS})
+                contact = Contact(
+                    **{k: v for k, v in data.items() if k in PERSON_FIELDS},
+                    phone_e164=record_phone_e164(data.get("phone"), data.get("country")),
+                )
                 own = (
                     record_keys(self.rules["contact"], engine.record_values(contact))
                     if self.rekey_after_save
@@ -307,14 +354,22 @@ class _Prepared:
     rejected: list[tuple[RowResult, Contact | None]]
     valid: list[tuple[int, dict[str, Any]]]
     keys: RowKeys
+    notes: dict[int, str]  # row number -> a note for its results line
+
+
+_REENCODED = "some bytes were not UTF-8 and were read as Windows-1252"
 
 
 def _prepare(
-    chunk: list[tuple[int, Raw]], mapping: dict[str, str], matcher: ChunkMatcher
+    chunk: list[tuple[int, Raw]],
+    mapping: dict[str, str],
+    matcher: ChunkMatcher,
+    dialect: csv_dialect.Dialect,
 ) -> _Prepared:
     """A chunk's rows cleaned (or rejected, with the reason) and keyed."""
     rejected: list[tuple[RowResult, Contact | None]] = []
     valid: list[tuple[int, dict[str, Any]]] = []
+    notes: dict[int, str] = {}
     for number, raw in chunk:
         if isinstance(raw, str):
             rejected.append((RowResult(number, "rejected", reason=raw), None))
@@ -322,11 +377,42 @@ def _prepare(
         if None in raw:  # more cells than headers
             rejected.append((RowResult(number, "rejected", reason="more cells than headers"), None))
             continue
+        # Only the cells imported: one the import ignores cannot spoil the row.
+        if csv_dialect.undecodable(raw.get(header) for header in mapping):
+            if not dialect.lenient:
+                reason = f"not valid {dialect.encoding_label} text"
+                rejected.append((RowResult(number, "rejected", reason=reason), None))
+                continue
+            raw = {k: csv_dialect.unmarked(v) if v else v for k, v in raw.items()}
+            notes[number] = _REENCODED
         try:
             valid.append((number, clean_row(raw, mapping)))
         except ValueError as exc:
             rejected.append((RowResult(number, "rejected", reason=str(exc)), None))
-    return _Prepared(len(chunk), rejected, valid, matcher.keys(valid))
+    return _Prepared(len(chunk), rejected, valid, matcher.keys(valid), notes)
+
+
+def _add_notes(results: list[tuple[RowResult, Contact | None]], notes: dict[int, str]) -> int:
+    """Add the rows' notes to their reasons; the number of rows noted."""
+    for result, _ in results:
+        if note := notes.get(result.row):
+            result.reason = f"{result.reason}; {note}" if result.reason else note
+    return len(notes)
+
+
+def _read_header(
+    reader: csv.DictReader[str], dialect: csv_dialect.Dialect
+) -> tuple[dict[str, str], list[str]]:
+    """The header's mapping to fields and its ignored columns; ValueError if it has no
+    last-name column."""
+    reader.fieldnames = headers = csv_dialect.header_names(reader.fieldnames or [], dialect)
+    mapping, ignored = map_headers(headers)
+    if "last_name" not in mapping.values():
+        raise ValueError(
+            "the file has no last-name column (e.g. 'Last Name' or 'surname'); it was read "
+            f"with {dialect.describe()}: if that is wrong, use --delimiter or --encoding"
+        )
+    return mapping, ignored
 
 
 @contextmanager
@@ -354,20 +440,25 @@ def import_contacts(
     results_path: Path | None = None,
     progress: Callable[[int], None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    delimiter: str | None = None,
+    encoding: str | None = None,
 ) -> Summary:
-    """Import ``path``; write one result line per row to ``results_path``."""
+    """Import ``path``; write one result line per row to ``results_path``. The file's
+    ``delimiter`` and ``encoding`` are detected unless given (see csv_dialect)."""
     summary = Summary()
+    summary.dialect = dialect = csv_dialect.detect(
+        path, header_score, delimiter=delimiter, encoding=encoding
+    )
     results_path = results_path or path.with_name(path.stem + ".results.csv")
     with (
-        path.open(newline="", encoding="utf-8-sig", errors="replace") as src,
+        # Bytes the encoding cannot decode are marked, to reject or note their rows.
+        path.open(newline="", encoding=dialect.encoding, errors=csv_dialect.ERRORS) as src,
         results_path.open("w", newline="", encoding="utf-8") as dst,
         transaction.atomic() if dry_run else nullcontext(),
         _collect_young_objects_only() as next_chunk,
     ):
-        reader = csv.DictReader(src)
-        mapping, summary.ignored_columns = map_headers(reader.fieldnames or [])
-        if "last_name" not in mapping.values():
-            raise ValueError("the file has no last-name column (e.g. 'Last Name' or 'surname')")
+        reader = csv.DictReader(src, delimiter=dialect.delimiter)
+        mapping, summary.ignored_columns = _read_header(reader, dialect)
         writer = csv.writer(dst)
         writer.writerow(["row", "status", "object", "id", "score", "reason"])
         matcher = ChunkMatcher()
@@ -375,7 +466,7 @@ def import_contacts(
 
         def prepare() -> _Prepared | None:
             chunk = next(chunks, None)
-            return None if chunk is None else _prepare(chunk, mapping, matcher)
+            return None if chunk is None else _prepare(chunk, mapping, matcher, dialect)
 
         # While a chunk waits on the database, the next one is read, cleaned and keyed in
         # a helper thread (pure computation, it never touches the database; both threads
@@ -400,6 +491,7 @@ def import_contacts(
                     matched = matcher.process(valid, keys)
                     _write_chunk(matched, matcher)
                 results += matched
+                summary.reencoded_rows += _add_notes(results, prepared.notes)
                 for result, _ in sorted(results, key=lambda r: r[0].row):
                     summary.add(result)
                     writer.writerow(

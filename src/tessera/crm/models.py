@@ -5,6 +5,12 @@ from django.db.models.functions import Lower
 
 from tessera.core.ids import PublicIdField
 
+# Derived from ``phone`` and ``country`` on every save through the CRM services and the CSV
+# import (the phone itself is kept as typed). Matching reads phones from ``phone`` and
+# ``country`` and looks them up through match keys, so this is for display and exports:
+# not indexed, and a save that bypasses the services (the admin) leaves it as it was.
+E164_HELP = "The phone in E.164, read in the record's country, else TESSERA_DEFAULT_REGION"
+
 
 class AddressMixin(models.Model):
     street = models.CharField(max_length=255, blank=True)
@@ -23,6 +29,7 @@ class Account(AddressMixin):
     name = models.CharField(max_length=255)
     website = models.CharField(max_length=255, blank=True)
     phone = models.CharField(max_length=40, blank=True)
+    phone_e164 = models.CharField(max_length=20, blank=True, editable=False, help_text=E164_HELP)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -38,6 +45,7 @@ class PersonMixin(AddressMixin):
     last_name = models.CharField(max_length=120)
     email = models.EmailField(max_length=254, blank=True)
     phone = models.CharField(max_length=40, blank=True)
+    phone_e164 = models.CharField(max_length=20, blank=True, editable=False, help_text=E164_HELP)
     company = models.CharField(max_length=255, blank=True)
     title = models.CharField(max_length=128, blank=True)
     birthdate = models.DateField(null=True, blank=True)

@@ -17,7 +17,7 @@ from tessera.core.locking import advisory_lock
 from tessera.core.lookup import get_by_id
 from tessera.crm.matching import engine
 from tessera.crm.matching.engine import Match, MatchResult
-from tessera.crm.matching.keys import lock_names, query_keys
+from tessera.crm.matching.keys import lock_names, query_keys, record_phone_e164
 from tessera.crm.matching.rules import active_rules
 from tessera.crm.models import Account, Contact, Lead, TimelineEntry
 
@@ -152,6 +152,7 @@ def _save(
 ) -> list[Match]:
     """Validate, check for duplicates (a ``block`` rule refuses, except for the matches in
     ``tolerated``), save and re-key."""
+    obj.phone_e164 = record_phone_e164(obj.phone, obj.country)  # the phone as typed stays
     validate_model(obj, exclude=exclude)
     values = engine.record_values(obj)
     duplicates: list[Match] = []
@@ -248,12 +249,33 @@ def update_account(account_id: str, data: Mapping[str, Any]) -> Saved[Account]:
     return _update(Account, "account", account_id, data, ACCOUNT_FIELDS)
 
 
+def best_person(matches: list[Match], values: Mapping[str, Any]) -> Contact | Lead:
+    """The record a person is, among the matches found for them.
+
+    An email is an identifier, a name only a resemblance: a record with the same email
+    wins over any fuzzy match, however recent ("Bobby Johnson" with Robert Johnson's
+    email is Robert Johnson, not the newer Lead "Rob Johnson"). Then a Contact wins over a
+    Lead, since a Lead chosen would be converted into a second contact for someone who
+    has one. Ties keep the engine's order: score, most recently active, id."""
+    email = (values.get("email") or "").strip().lower()
+
+    def key(m: Match) -> tuple[bool, bool]:
+        same_email = bool(email) and str(getattr(m.record, "email", "")).lower() == email
+        return (not same_email, m.object != "contact")
+
+    best = sorted(matches, key=key)[0].record  # sorted() is stable: engine order breaks ties
+    if not isinstance(best, Contact | Lead):
+        raise TypeError("person matching returned a non-person")
+    return best
+
+
 @transaction.atomic
 def resolve_person(data: Mapping[str, Any]) -> Resolution:
     """The Contact or Lead this person already is, or a new Contact.
 
-    Among several matches the choice is deterministic: highest score, then most recently
-    active, then lowest id. With no person match but a matching Account (by company and
+    Among several matches the choice is deterministic (``best_person``): a record with the
+    same email first, a Contact before a Lead, then highest score, most recently active,
+    lowest id. With no person match but a matching Account (by company and
     address, phone or website), the new Contact is created under that Account. Block rules
     do not apply: resolving never refuses a person, it finds or creates one."""
     values = _clean_text(data, PERSON_FIELDS)
@@ -261,9 +283,7 @@ def resolve_person(data: Mapping[str, Any]) -> Resolution:
         raise ValidationFailed.field("last_name", "is required")
     result = _lock_and_match("contact", values, exclude_id=None)
     if result.matches:
-        best = result.matches[0].record
-        if not isinstance(best, Contact | Lead):
-            raise TypeError("person matching returned a non-person")
+        best = best_person(result.matches, values)
         return Resolution(record=best, created=False, matches=result.matches)
     account: Account | None = None
     if values.get("company"):
@@ -284,9 +304,19 @@ def convert_lead(lead: Lead) -> Contact:
     if locked.converted_contact_id:
         return get_contact(locked.converted_contact_id)
     values = {name: getattr(locked, name) for name in PERSON_FIELDS}
-    contact = create_contact(
-        {**values, "account_id": locked.account_id}, check_duplicates=False
-    ).record
+    # The lead may be someone who is a contact already (they registered once as a lead,
+    # once as a contact): it converts into that contact, never into a second one. No
+    # match-key locks here: callers hold those of the person they resolved, and taking a
+    # second set while holding the lead's row could deadlock two resolutions.
+    existing = engine.find_matches("lead", values, targets=("contact",))
+    if existing.matches:
+        contact = best_person(existing.matches, values)
+        if not isinstance(contact, Contact):
+            raise TypeError("contact matching returned a non-contact")
+    else:
+        contact = create_contact(
+            {**values, "account_id": locked.account_id}, check_duplicates=False
+        ).record
     locked.converted_contact = contact
     locked.converted_at = timezone.now()
     locked.save(update_fields=["converted_contact", "converted_at", "updated_at"])

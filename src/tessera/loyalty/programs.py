@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 
 from tessera.core.errors import ValidationFailed
 from tessera.core.ids import new_id
@@ -58,6 +59,20 @@ def get_member(member_id: str) -> Member:
     )
 
 
+def _member_by_email(program: Program, email: Any) -> Member | None:
+    """The program's member whose contact has this email (stored lower-cased), if any;
+    the oldest, should two contacts share it."""
+    address = str(email or "").strip().lower()
+    if not address:
+        return None
+    return (
+        Member.objects.annotate(email_lower=Lower("contact__email"))
+        .filter(program=program, email_lower=address)
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
 @transaction.atomic
 def enroll_member(
     program_id: str, *, contact: Mapping[str, Any] | None = None, contact_id: str | None = None
@@ -69,6 +84,11 @@ def enroll_member(
     if contact_id:
         person = get_contact(contact_id)
     elif contact:
+        # A member already enrolled under this email is this person, whatever fuzzy
+        # matching would say of the name (a newer lead, a nickname): same membership.
+        by_email = _member_by_email(program, contact.get("email"))
+        if by_email is not None:
+            return by_email, False
         person = contact_for(resolve_person(contact))
     else:
         raise ValidationFailed.field("contact", "send contact details or a contact_id")

@@ -303,3 +303,30 @@ METHODS: dict[str, Callable[[str, str], int]] = {
     "edit_distance": edit_distance,
     "jaro_winkler": jaro_winkler,
 }
+
+# Methods that read any text the same way, and the field each specialised method was
+# built for (its normaliser knows that field's conventions: nicknames, street suffixes,
+# phone sections). A specialised method on another field would score noise, and a date
+# is only ever equal or not.
+GENERIC_METHODS = ("exact", "edit_distance", "jaro_winkler")
+METHOD_FIELDS: dict[str, frozenset[str]] = {
+    "first_name": frozenset({"first_name"}),
+    "last_name": frozenset({"last_name"}),
+    "email": frozenset({"email"}),
+    "phone": frozenset({"phone"}),
+    "company": frozenset({"company", "name"}),
+    "title": frozenset({"title"}),
+    "city": frozenset({"city"}),
+    "street": frozenset({"street"}),
+    "postal_code": frozenset({"postal_code"}),
+    "website": frozenset({"website"}),
+}
+DATE_FIELDS = frozenset({"birthdate"})
+
+
+def methods_for(field: str) -> tuple[str, ...]:
+    """The methods that may compare ``field``, generic ones first."""
+    if field in DATE_FIELDS:
+        return ("exact",)
+    special = tuple(sorted(m for m, fields in METHOD_FIELDS.items() if field in fields))
+    return GENERIC_METHODS + special

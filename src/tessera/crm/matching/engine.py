@@ -21,7 +21,15 @@ from django.db.models import Model
 from tessera.core.bulk import insert_rows
 from tessera.crm.matching import logic
 from tessera.crm.matching.comparators import METHODS
-from tessera.crm.matching.keys import field_text, query_keys, record_keys, same_keys, swapped
+from tessera.crm.matching.keys import (
+    field_text,
+    match_text,
+    query_keys,
+    record_keys,
+    record_phone,
+    same_keys,
+    swapped,
+)
 from tessera.crm.matching.models import MatchKey
 from tessera.crm.matching.rules import OBJECT_MODELS, RuleSpec, active_rules
 
@@ -67,6 +75,16 @@ class MatchResult:
         return [m for m in self.matches if m.action == "block"]
 
 
+def stored_text(stored: Model, name: str) -> str:
+    """A stored record's field as ``match_text`` reads a mapping's. Its phone is read from
+    its phone and country (a cache hit, not a parse) rather than taken from ``phone_e164``,
+    which keeps the default region of when it was saved: so it agrees with the keys that a
+    lookup or a rebuild computes now."""
+    if name == "phone":
+        return record_phone(getattr(stored, "phone", ""), getattr(stored, "country", ""))
+    return field_text(getattr(stored, name, ""))
+
+
 class _LazyScores(Mapping[int, bool]):
     """Criterion results computed on first use, so an OR group that fails on its first
     criterion never pays for the rest."""
@@ -82,8 +100,8 @@ class _LazyScores(Mapping[int, bool]):
     def __getitem__(self, number: int) -> bool:
         if number not in self.passed:
             c = self.by_number[number]
-            a = field_text(self.incoming.get(c.field))
-            b = field_text(getattr(self.stored, c.field, ""))
+            a = match_text(self.incoming, c.field)
+            b = stored_text(self.stored, c.field)
             if not a or not b:
                 ok = c.match_blank and not a and not b
                 score = 100 if ok else 0

@@ -35,6 +35,7 @@ __all__ = [
     "normalize_phone",
     "normalize_postal",
     "normalize_street",
+    "phone_e164",
     "phone_key",
     "phone_sections",
     "phonetic_codes",
@@ -132,8 +133,17 @@ def website_domain(s: str) -> str:
 # --- phone -------------------------------------------------------------------------
 
 
+# The numbers ``phone_e164`` read, by their E.164 form: matching compares and keys a
+# phone in that form, and parsing it again (tens of microseconds) would double the cost of
+# every new number. Emptied when full, like a cache.
+_e164_numbers: dict[str, phonenumbers.PhoneNumber] = {}
+
+
 @lru_cache(maxsize=CACHE_SIZE)
 def _parse_phone(s: str, region: str) -> phonenumbers.PhoneNumber | None:
+    known = _e164_numbers.get(s)
+    if known is not None:
+        return known
     try:
         return phonenumbers.parse(s, region)
     except phonenumbers.NumberParseException:
@@ -141,12 +151,24 @@ def _parse_phone(s: str, region: str) -> phonenumbers.PhoneNumber | None:
 
 
 @lru_cache(maxsize=CACHE_SIZE)
+def phone_e164(s: str, region: str) -> str:
+    """E.164 when the number read in ``region`` is a possible number, else ""."""
+    if s in _e164_numbers:
+        return s  # already the E.164 form of a possible number, whatever the region
+    number = _parse_phone(s, region)
+    if number is None or not phonenumbers.is_possible_number(number):
+        return ""
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if len(_e164_numbers) >= CACHE_SIZE:
+        _e164_numbers.clear()
+    _e164_numbers.setdefault(e164, number)
+    return e164
+
+
+@lru_cache(maxsize=CACHE_SIZE)
 def normalize_phone(s: str, region: str = "US") -> str:
     """E.164 when the number parses as a possible number, else just its digits."""
-    number = _parse_phone(s, region)
-    if number is not None and phonenumbers.is_possible_number(number):
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return _NON_DIGITS.sub("", s)
+    return phone_e164(s, region) or _NON_DIGITS.sub("", s)
 
 
 def _split_positional(digits: str) -> tuple[str, str, str, str]:
@@ -178,9 +200,9 @@ def phone_sections(s: str, region: str = "US") -> tuple[str, str, str, str]:
     return country, nsn[:area_len], nsn[area_len:-4], nsn[-4:]
 
 
-def phone_key(phone: str) -> str:
+def phone_key(phone: str, region: str = "US") -> str:
     """Normalised phone without its last four digits; "" if too short to narrow anything."""
-    normalized = normalize_phone(phone)
+    normalized = normalize_phone(phone, region)
     if len(_DIGITS.findall(normalized)) < 7:
         return ""
     return normalized[:-4]

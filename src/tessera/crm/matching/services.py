@@ -10,8 +10,8 @@ from django.db import transaction
 from tessera.core.errors import Conflict, ValidationFailed
 from tessera.core.lookup import get_by_id
 from tessera.crm.matching import logic, rules
-from tessera.crm.matching.comparators import METHODS
-from tessera.crm.matching.keys import is_blockable
+from tessera.crm.matching.comparators import METHODS, methods_for
+from tessera.crm.matching.keys import is_blockable, record_phone_e164
 from tessera.crm.matching.models import MatchingCriterion, MatchingRule, MatchKey
 from tessera.crm.matching.rules import OBJECT_MODELS, CriterionSpec
 
@@ -46,6 +46,14 @@ def check_definition(
                 {
                     "field": f"{where}.method",
                     "message": f"unknown method; one of {', '.join(sorted(METHODS))}",
+                }
+            )
+        elif c["method"] not in methods_for(c["field"]):
+            fitting = ", ".join(methods_for(c["field"]))
+            errors.append(
+                {
+                    "field": f"{where}.method",
+                    "message": f"{c['method']} cannot compare {c['field']}; use {fitting}",
                 }
             )
         specs.append(
@@ -166,6 +174,15 @@ def delete_rule(rule_id: str) -> None:
     rules_changed(rule.object)
 
 
+def _refresh_phone(obj: Any) -> bool:
+    """Set the record's ``phone_e164`` from its phone and country; whether it changed."""
+    e164 = record_phone_e164(obj.phone, obj.country)
+    if e164 == obj.phone_e164:
+        return False
+    obj.phone_e164 = e164
+    return True
+
+
 def rebuild_match_keys(object_type: str, progress: Any = None) -> int:
     """Recompute every record's keys for the current rules, a batch per transaction."""
     from tessera.crm.matching.engine import keys_for, model_for
@@ -187,6 +204,11 @@ def rebuild_match_keys(object_type: str, progress: Any = None) -> int:
             if not batch:
                 return done
             ids = [obj.pk for obj in batch]
+            # The stored E.164 phone is re-read too: it depends on TESSERA_DEFAULT_REGION
+            # and on how countries are read, as the keys do.
+            changed = [obj for obj in batch if _refresh_phone(obj)]
+            if changed:
+                model._default_manager.bulk_update(changed, ["phone_e164"])
             MatchKey.objects.filter(object_type=object_type, object_id__in=ids).delete()
             MatchKey.objects.bulk_create(
                 MatchKey(object_type=object_type, object_id=obj.pk, key=key)
