@@ -52,7 +52,7 @@ def test_formatting_uses_babel_locales() -> None:
     assert Money(123456, "USD").format("en_US") == "$1,234.56"
     assert Money(123456, "EUR").format("de_DE") == "1.234,56\xa0€"
     assert Money(500, "JPY").format("ja_JP") == "￥500"
-    assert Money(12500, "PTS").format("en_US") == "12,500 pts"
+    assert Money(12500, "PTS").format("en_US") == "12,500 points"
 
 
 @given(

@@ -23,9 +23,49 @@ class WebhookOut(Schema):
     duplicate: bool
 
 
-@router.post("/webhooks/stripe", response={200: WebhookOut, **ERRORS}, auth=None)
+# The webhook reads its raw body itself (the signature is over the exact bytes), so the
+# document states the event's shape and the signature header by hand.
+STRIPE_EVENT_SCHEMA = {
+    "type": "object",
+    "description": "A Stripe event, as Stripe sends it (more fields are allowed)",
+    "required": ["id", "type", "data"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "maxLength": webhooks.EVENT_ID_MAX},
+        "type": {"type": "string", "minLength": 1, "maxLength": webhooks.EVENT_TYPE_MAX},
+        "created": {"type": "integer"},
+        "data": {
+            "type": "object",
+            "required": ["object"],
+            "properties": {"object": {"type": "object"}},
+        },
+    },
+}
+WEBHOOK_OPENAPI = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": "Stripe-Signature",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "description": "Stripe's signature of the raw body with the webhook secret",
+        }
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": STRIPE_EVENT_SCHEMA}},
+    },
+}
+
+
+@router.post(
+    "/webhooks/stripe",
+    response={200: WebhookOut, **ERRORS},
+    auth=None,
+    openapi_extra=WEBHOOK_OPENAPI,
+)
 def stripe_webhook(request: HttpRequest) -> dict[str, bool]:
-    """Verified against `STRIPE_WEBHOOK_SECRET` on the raw body (400 otherwise); an event
+    """Verified against `STRIPE_WEBHOOK_SECRET` on the raw body (400 `invalid_signature`
+    otherwise; 400 `invalid_event` for a signed body that is not an event); an event
     already processed answers 200 and changes nothing."""
     applied = webhooks.receive(request.body, request.headers.get("Stripe-Signature"))
     return {"received": True, "duplicate": not applied}

@@ -8,11 +8,12 @@ from typing import Any
 from django.db.models.functions import Lower
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
-from pydantic import EmailStr, Field
+from pydantic import Field
 
 from tessera.api.auth import read_auth, write_auth
 from tessera.api.schemas import (
     ERRORS,
+    Email,
     Input,
     IsoDate,
     NonBlank,
@@ -32,7 +33,7 @@ router = Router(tags=["CRM"])
 class PersonIn(Input):
     first_name: Text = Field("", max_length=120)
     last_name: NonBlank = Field(..., max_length=120)
-    email: EmailStr | None = None
+    email: Email | None = None
     phone: Text = Field("", max_length=40)
     company: Text = Field("", max_length=255)
     title: Text = Field("", max_length=128)
@@ -50,6 +51,7 @@ class PersonOut(Schema):
     last_name: str
     email: str
     phone: str
+    phone_e164: str
     company: str
     title: str
     street: str
@@ -65,7 +67,7 @@ class PersonOut(Schema):
 class PersonPatch(Input):
     first_name: Text | None = Field(None, max_length=120)
     last_name: NonBlank | None = Field(None, max_length=120)
-    email: EmailStr | None = None
+    email: Email | None = None
     phone: Text | None = Field(None, max_length=40)
     company: Text | None = Field(None, max_length=255)
     title: Text | None = Field(None, max_length=128)
@@ -115,6 +117,7 @@ class AccountOut(Schema):
     name: str
     website: str
     phone: str
+    phone_e164: str
     street: str
     city: str
     postal_code: str
@@ -137,9 +140,7 @@ class TimelineOut(Schema):
     occurred_at: datetime
 
 
-class ListQuery(Input):
-    limit: int | None = Field(None, ge=1, le=100)
-    cursor: Text | None = Field(None, max_length=200)
+class ListQuery(PageQuery):
     email: Text | None = Field(None, max_length=254)
 
 

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
-from pydantic import EmailStr, Field
+from ninja import Body, Query, Router, Schema, Status
+from pydantic import AfterValidator, ConfigDict, Field, Tag, model_validator
 
 from tessera.api.auth import admin_auth, read_auth, request_key, write_auth
 from tessera.api.crm import PersonIn, PersonOut
 from tessera.api.schemas import (
     ERRORS,
     Currency,
+    Email,
     Input,
     NonBlank,
     PageOut,
     PageQuery,
     PointsDelta,
     Text,
+    Timestamp,
+    by_tag,
+    check_exactly_one,
+    exactly_one_of,
     reject_unknown_query,
 )
 from tessera.core.pagination import paginate
@@ -37,7 +42,7 @@ class ProgramIn(Input):
     low_balance_threshold: int = Field(0, ge=0, le=10**12)
     points_expire_after_days: int | None = Field(None, ge=1, le=36_500)
     attendance_points: int | None = Field(None, ge=0, le=10**9)
-    admin_email: EmailStr | None = None
+    admin_email: Email | None = None
 
 
 class ProgramOut(Schema):
@@ -51,17 +56,22 @@ class ProgramOut(Schema):
     created_at: datetime
 
 
-class MemberByContactIn(Input):
+class MemberIn(Input):
+    """One of `contact` (details matched to an existing person, or a new contact) or
+    `contact_id`, not both."""
+
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("contact", "contact_id"))
+
     program_id: Text = Field(..., max_length=40)
-    contact: PersonIn = Field(..., description="matched to an existing contact, or created")
+    contact: PersonIn | None = Field(
+        None, description="matched to an existing contact or lead, or created"
+    )
+    contact_id: Text | None = Field(None, max_length=40)
 
-
-class MemberByIdIn(Input):
-    program_id: Text = Field(..., max_length=40)
-    contact_id: Text = Field(..., max_length=40)
-
-
-MemberIn = MemberByContactIn | MemberByIdIn
+    @model_validator(mode="after")
+    def _one_person(self) -> MemberIn:
+        check_exactly_one(self, "contact", "contact_id")
+        return self
 
 
 class WalletOut(Schema):
@@ -99,18 +109,62 @@ class AdjustmentIn(Input):
     reason: NonBlank = Field(..., max_length=500)
 
 
-class ActivityIn(Input):
+Option = Annotated[NonBlank, Field(max_length=200)]
+
+
+def _distinct(options: list[str] | None) -> list[str] | None:
+    if options is not None and len(set(options)) != len(options):
+        raise ValueError("options must be distinct")
+    return options
+
+
+Options = Annotated[list[Option], AfterValidator(_distinct)]
+
+
+class _ActivityBase(Input):
     program_id: Text = Field(..., max_length=40)
-    kind: Literal["question", "vote", "video"]
     title: NonBlank = Field(..., max_length=200)
     points: int = Field(..., ge=0, le=10**9)
-    question: Text | None = Field(None, max_length=5000)
-    options: list[Text] | None = Field(None, max_length=50)
-    correct_option: Text | None = Field(None, max_length=200)
-    video_url: Text | None = Field(None, max_length=200, pattern=r"^https?://")
-    min_watch_seconds: int | None = Field(None, ge=0, le=86_400)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp | None = Field(None, description="after starts_at")
+
+
+class QuestionIn(_ActivityBase):
+    """A question: the member's answer earns the points when it is the correct one."""
+
+    kind: Literal["question"]
+    question: NonBlank = Field(..., max_length=5000)
+    options: Options | None = Field(
+        None, min_length=2, max_length=50, json_schema_extra={"uniqueItems": True},
+        description="choices offered; the correct option must be one of them",
+    )  # fmt: skip
+    correct_option: Option
+
+
+class VoteIn(_ActivityBase):
+    """A vote: any of its options earns the points."""
+
+    kind: Literal["vote"]
+    question: NonBlank = Field(..., max_length=5000)
+    options: Options = Field(
+        ..., min_length=2, max_length=50, json_schema_extra={"uniqueItems": True}
+    )
+
+
+class VideoIn(_ActivityBase):
+    """A video: watching at least `min_watch_seconds` earns the points."""
+
+    kind: Literal["video"]
+    video_url: Text = Field(..., max_length=200, pattern=r"^https?://[^\s/$.?#][^\s]*$")
+    min_watch_seconds: int = Field(0, ge=0, le=86_400)
+
+
+ActivityIn = Annotated[
+    Annotated[QuestionIn, Tag("kind=question")]
+    | Annotated[VoteIn, Tag("kind=vote")]
+    | Annotated[VideoIn, Tag("kind=video")],
+    by_tag("kind", ["question", "vote", "video"]),
+]
 
 
 class ActivityOut(Schema):
@@ -205,15 +259,6 @@ def _wallet(member: Member) -> dict[str, Any]:
     }
 
 
-def _order_out(order: Order) -> Order:
-    latest = order.refund_transaction or order.wallet_transaction
-    balance = (
-        latest.balance_after if latest else programs.get_member(order.member_id).wallet.balance
-    )
-    order.balance_after = balance  # type: ignore[attr-defined]
-    return order
-
-
 @router.post("/programs", response={201: ProgramOut, **ERRORS}, auth=admin_auth)
 def create_program(request: HttpRequest, payload: ProgramIn) -> Status:
     return Status(201, programs.create_program(payload.model_dump()))
@@ -230,12 +275,8 @@ def enroll(request: HttpRequest, payload: MemberIn) -> Status:
     contact is reused); 200 with the existing membership if they are already enrolled."""
     member, created = programs.enroll_member(
         payload.program_id,
-        contact=(
-            payload.contact.model_dump(exclude_none=True)
-            if isinstance(payload, MemberByContactIn)
-            else None
-        ),
-        contact_id=payload.contact_id if isinstance(payload, MemberByIdIn) else None,
+        contact=payload.contact.model_dump(exclude_none=True) if payload.contact else None,
+        contact_id=payload.contact_id,
     )
     return Status(201 if created else 200, programs.get_member(member.pk))
 
@@ -278,7 +319,7 @@ def adjust(request: HttpRequest, member_id: str, payload: AdjustmentIn) -> Statu
 
 
 @router.post("/activities", response={201: ActivityOut, **ERRORS}, auth=admin_auth)
-def create_activity(request: HttpRequest, payload: ActivityIn) -> Status:
+def create_activity(request: HttpRequest, payload: Body[ActivityIn]) -> Status:
     return Status(201, activities.create_activity(payload.model_dump()))
 
 
@@ -329,18 +370,18 @@ def place_order(request: HttpRequest, member_id: str, payload: OrderIn) -> Statu
     """Pay from the wallet. 402 `insufficient_balance` if it does not cover the order
     (nothing is charged; the system admin is emailed); 409 `sold_out` if stock is short."""
     order = ordering.place_order(member_id, [line.model_dump() for line in payload.lines])
-    return Status(201, _order_out(order))
+    return Status(201, order)
 
 
 @router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS}, auth=read_auth)
 def get_order(request: HttpRequest, order_id: str) -> Order:
-    return _order_out(ordering.get_order(order_id))
+    return ordering.get_order(order_id)
 
 
 @router.post("/orders/{order_id}/refund", response={200: OrderOut, **ERRORS}, auth=write_auth)
 def refund(request: HttpRequest, order_id: str) -> Order:
     """Return the order's points and stock; once (a second refund is 409)."""
-    return _order_out(ordering.refund_order(order_id))
+    return ordering.refund_order(order_id)
 
 
 class CreditPurchaseIn(Input):

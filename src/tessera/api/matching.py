@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
-from pydantic import Field
+from ninja import Body, Query, Router, Schema, Status
+from pydantic import Field, Tag, create_model
 
 from tessera.api.auth import admin_auth, read_auth
 from tessera.api.schemas import (
@@ -18,26 +18,56 @@ from tessera.api.schemas import (
     PageOut,
     PageQuery,
     Text,
+    by_tag,
     reject_unknown_query,
 )
 from tessera.core.pagination import paginate
 from tessera.crm.matching import engine
 from tessera.crm.matching import services as rules_service
+from tessera.crm.matching.comparators import methods_for
 from tessera.crm.matching.models import MatchingRule
 from tessera.crm.services import match_summary
 
 router = Router(tags=["Matching"])
 
-Method = Literal[
-    "exact", "email", "first_name", "last_name", "company", "title", "city", "phone",
-    "street", "postal_code", "website", "edit_distance", "jaro_winkler",
-]  # fmt: skip
 ObjectName = Literal["contact", "lead", "account"]
-FieldName = Literal[
+PERSON_FIELDS = (
     "first_name", "last_name", "email", "phone", "company", "title", "street", "city",
-    "postal_code", "country", "birthdate", "name", "website",
-]  # fmt: skip
+    "postal_code", "country", "birthdate",
+)  # fmt: skip
+ACCOUNT_FIELDS = ("name", "website", "phone", "street", "city", "postal_code", "country")
 LOGIC_PATTERN = r"^[0-9()\sANDORTandort]+$"
+
+
+class _CriterionBase(Input):
+    number: int | None = Field(
+        None, ge=1, le=99, description="unique within the rule; default: its position, from 1"
+    )
+    threshold: int = Field(100, ge=0, le=100)
+    match_blank: bool = False
+
+
+def _criterion_for(name: str) -> type[_CriterionBase]:
+    """A criterion on one field: its method is one of those that can compare it."""
+    methods = methods_for(name)
+    model = create_model(
+        f"Criterion_{name}",
+        __base__=_CriterionBase,
+        field=(Literal[name], Field(...)),  # type: ignore[arg-type]
+        method=(Literal[methods], Field(..., description="one that fits the field")),  # type: ignore[arg-type]
+    )
+    model.__doc__ = f"A criterion on `{name}`: methods {', '.join(methods)}."
+    return model
+
+
+def _criterion_union(fields: tuple[str, ...]) -> Any:
+    members = tuple(Annotated[_criterion_for(f), Tag(f"field={f}")] for f in fields)
+    return Annotated[Union[members], by_tag("field", list(fields))]  # noqa: UP007
+
+
+PersonCriterion = _criterion_union(PERSON_FIELDS)
+AccountCriterion = _criterion_union(ACCOUNT_FIELDS)
+AnyCriterion = _criterion_union(tuple(dict.fromkeys(PERSON_FIELDS + ACCOUNT_FIELDS)))
 
 
 class MatchRecordIn(Input):
@@ -75,14 +105,6 @@ class MatchResultOut(Schema):
     candidate_limit_reached: bool
 
 
-class CriterionIn(Input):
-    number: int | None = Field(None, ge=1, le=99)
-    field: FieldName = Field(..., description="a field of the rule's object")
-    method: Method
-    threshold: int = Field(100, ge=0, le=100)
-    match_blank: bool = False
-
-
 class CriterionOut(Schema):
     number: int
     field: str
@@ -91,8 +113,7 @@ class CriterionOut(Schema):
     match_blank: bool
 
 
-class RuleIn(Input):
-    object: ObjectName
+class _RuleBase(Input):
     name: NonBlank = Field(..., max_length=120)
     description: Text = Field("", max_length=2000)
     logic: str = Field(
@@ -100,19 +121,41 @@ class RuleIn(Input):
         min_length=1,
         max_length=1000,
         pattern=LOGIC_PATTERN,
-        description="criteria numbers with AND, OR, NOT and parentheses, e.g. (1 AND 2) OR 3",
+        description="criteria numbers with AND, OR, NOT and parentheses, e.g. (1 AND 2) OR 3; "
+        "it must name each criterion's number and parse",
     )
-    criteria: list[CriterionIn] = Field(..., min_length=1, max_length=30)
     action: Literal["allow", "block"] = "allow"
     active: bool = True
     candidate_limit: int = Field(200, ge=1, le=10_000)
+
+
+class PersonRuleIn(_RuleBase):
+    """A rule for contacts or leads: criteria on a person's fields."""
+
+    object: Literal["contact", "lead"]
+    criteria: list[PersonCriterion] = Field(..., min_length=1, max_length=30)  # type: ignore[valid-type]
+
+
+class AccountRuleIn(_RuleBase):
+    """A rule for accounts: criteria on an organisation's fields."""
+
+    object: Literal["account"]
+    criteria: list[AccountCriterion] = Field(..., min_length=1, max_length=30)  # type: ignore[valid-type]
+
+
+RuleIn = Annotated[
+    Annotated[PersonRuleIn, Tag("object=person")] | Annotated[AccountRuleIn, Tag("object=account")],
+    by_tag("object", {"contact": "person", "lead": "person", "account": "account"}),
+]
 
 
 class RuleUpdateIn(Input):
     name: NonBlank | None = Field(None, max_length=120)
     description: Text | None = Field(None, max_length=2000)
     logic: str | None = Field(None, min_length=1, max_length=1000, pattern=LOGIC_PATTERN)
-    criteria: list[CriterionIn] | None = Field(None, min_length=1, max_length=30)
+    criteria: list[AnyCriterion] | None = Field(  # type: ignore[valid-type]
+        None, min_length=1, max_length=30, description="each on a field of the rule's object"
+    )
     action: Literal["allow", "block"] | None = None
     active: bool | None = None
     candidate_limit: int | None = Field(None, ge=1, le=10_000)
@@ -160,7 +203,7 @@ def list_rules(request: HttpRequest, q: Query[PageQuery]) -> Any:
 
 
 @router.post("/matching-rules", response={201: RuleOut, **ERRORS}, auth=admin_auth)
-def create_rule(request: HttpRequest, payload: RuleIn) -> Status:
+def create_rule(request: HttpRequest, payload: Body[RuleIn]) -> Status:
     data = payload.model_dump()
     return Status(201, rules_service.get_rule(rules_service.create_rule(data).pk))
 

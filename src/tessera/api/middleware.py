@@ -20,7 +20,12 @@ from django.urls import Resolver404, resolve
 from tessera.api.auth import key_from_request
 from tessera.api.problems import problem_for_status, problem_response
 from tessera.core import idempotency
-from tessera.core.errors import PROBLEM_CONTENT_TYPE, PayloadTooLarge, ProblemError
+from tessera.core.errors import (
+    PROBLEM_CONTENT_TYPE,
+    PayloadTooLarge,
+    ProblemError,
+    UnsupportedMediaType,
+)
 
 API_PREFIX = "/api/"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -44,6 +49,24 @@ Handler = Callable[[HttpRequest], HttpResponse]
 
 def _is_problem(response: HttpResponse) -> bool:
     return response.get("Content-Type", "").startswith(PROBLEM_CONTENT_TYPE)
+
+
+def _unsupported_body(request: HttpRequest) -> UnsupportedMediaType | None:
+    """A body the API would read as JSON must say it is JSON (in UTF-8, the only encoding
+    JSON has): a form post or plain text is refused, not parsed on a guess."""
+    if not request.body:
+        return None
+    media_type = (request.content_type or "").lower()
+    charset = (request.content_params or {}).get("charset", "utf-8").lower()
+    if (media_type == "application/json" or media_type.endswith("+json")) and charset in {
+        "utf-8",
+        "utf8",
+    }:
+        return None
+    sent = request.headers.get("Content-Type") or "no Content-Type"
+    return UnsupportedMediaType(
+        f"Send the body as JSON with Content-Type: application/json (got {sent})."
+    )
 
 
 class ApiProblemMiddleware:
@@ -82,6 +105,8 @@ class ApiWriteMiddleware:
         except RequestDataTooBig:
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             return problem_response(PayloadTooLarge(f"The body is larger than {limit:,d} bytes."))
+        if (unsupported := _unsupported_body(request)) is not None:
+            return problem_response(unsupported)
         raw_key = request.headers.get("Idempotency-Key")
         if raw_key is None or request.path.startswith(NO_IDEMPOTENCY_PREFIXES):
             return self._run(request)

@@ -2,34 +2,60 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Annotated, Any, Generic, TypeVar, get_args
 
 from ninja import Schema
 from pydantic import (
+    AwareDatetime,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
+    EmailStr,
     Field,
+    Strict,
     StringConstraints,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
 
+# JSON has no date type: dates and timestamps are strings in ISO 8601 (RFC 3339) form,
+# exactly as the OpenAPI document says. pydantic alone would also read 0 or "1700000000"
+# as a Unix timestamp, and a timestamp without an offset as local time.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+
 def _iso_date_string(value: Any) -> Any:
-    # pydantic would read 0 as 1970-01-01 (a Unix timestamp); a date must be "YYYY-MM-DD".
-    if not isinstance(value, str | date):
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
         raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+def _timestamp_string(value: Any) -> Any:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be a timestamp with its offset, e.g. 2026-05-01T09:00:00+02:00")
     return value
 
 
 IsoDate = Annotated[
     date,
+    Strict(False),  # parsed from its string form, which strict mode would refuse
     BeforeValidator(_iso_date_string),
     WithJsonSchema({"type": "string", "format": "date"}),
+]
+Timestamp = Annotated[
+    AwareDatetime,
+    Strict(False),
+    BeforeValidator(_timestamp_string),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 
 
@@ -48,27 +74,43 @@ NonBlank = Annotated[
 
 
 def _currency(value: Any) -> Any:
-    from tessera.core.money import validate_currency
+    from tessera.core.money import POINTS, validate_active_currency
 
-    if not isinstance(value, str) or value != value.upper():
-        raise ValueError("must be an upper-case ISO 4217 code, e.g. USD")
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value):
+        raise ValueError("must be an ISO 4217 code, e.g. USD")
     try:
-        return validate_currency(value)
+        code = validate_active_currency(value)
     except ValueError as exc:
         raise ValueError(str(exc)) from exc
+    if code == POINTS:
+        raise ValueError("PTS is the program's points, not a currency money is paid in")
+    return code
 
 
-def _iso_currencies() -> list[str]:
-    from babel.numbers import list_currencies
-
-    return sorted(list_currencies())
+def _any_case(code: str) -> str:
+    return "".join(f"[{c}{c.lower()}]" for c in code)
 
 
-Currency = Annotated[
-    str,
-    BeforeValidator(_currency),
-    WithJsonSchema({"type": "string", "enum": _iso_currencies(), "description": "ISO 4217"}),
-]
+def _currency_schema() -> dict[str, Any]:
+    from tessera.core.money import active_currencies
+
+    codes = sorted(active_currencies())
+    return {
+        "type": "string",
+        # Any case is accepted (answered upper case), so the exact rule is a pattern; an
+        # enum would send clients and fuzzers a narrower contract than the server's.
+        "pattern": "^(" + "|".join(_any_case(c) for c in codes) + ")$",
+        "description": "An active ISO 4217 code, in any case (answered upper case): "
+        + ", ".join(codes),
+        "examples": ["USD", "EUR"],
+    }
+
+
+Currency = Annotated[str, BeforeValidator(_currency), WithJsonSchema(_currency_schema())]
+
+
+# An address as email-validator reads it, and no longer than the column storing it.
+Email = Annotated[EmailStr, Field(max_length=254)]
 
 
 def _non_zero(value: Any) -> Any:
@@ -91,22 +133,79 @@ PointsDelta = Annotated[
 
 
 class Input(Schema):
-    """Base for request bodies: unknown fields are an error, not silently dropped."""
+    """Base for request bodies. Strict: a number must be a JSON number and a flag a JSON
+    boolean ("25.00" is not 2500 cents, 0 is not false), and unknown fields are an error,
+    not silently dropped."""
 
-    model_config = ConfigDict(extra="forbid", str_max_length=10_000)
+    model_config = ConfigDict(extra="forbid", str_max_length=10_000, strict=True)
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        # pydantic reads true as 1; JSON says a boolean is not a number.
-        if isinstance(value, bool) and info.field_name:
+    def _integral_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # JSON has one number type: 25.0 is the integer 25 (JSON Schema says so too), but
+        # 25.5, "25" and true are not, and strict mode refuses those.
+        if type(value) is float and value.is_integer() and info.field_name:
             annotation = cls.model_fields[info.field_name].annotation
-            if bool not in (annotation, *get_args(annotation)):
-                raise ValueError("must not be a boolean")
+            if int in (annotation, *get_args(annotation)):
+                return int(value)
         return value
 
 
-class PageQuery(Input):
+def by_tag(field: str, tags: Sequence[str] | Mapping[str, str]) -> Discriminator:
+    """Choose a union's member by the value of ``field``. Each member is tagged
+    ``"<field>=<name>"``, the name being the value itself or, given a mapping, the name it
+    maps to (values sharing a member). pydantic puts the tag into error locations; this
+    form lets the error renderer drop it, so clients see only the fields they sent."""
+    names = dict(tags) if isinstance(tags, Mapping) else {t: t for t in tags}
+    allowed = ", ".join(names)
+
+    def tag(value: Any) -> str | None:
+        chosen = value.get(field) if isinstance(value, dict) else getattr(value, field, None)
+        return f"{field}={names[chosen]}" if isinstance(chosen, str) and chosen in names else None
+
+    return Discriminator(
+        tag,
+        custom_error_type="invalid_choice",
+        custom_error_message=f"must be one of {allowed}",
+        custom_error_context={"field": field},
+    )
+
+
+def exactly_one_of(*fields: str) -> Callable[[dict[str, Any]], None]:
+    """``json_schema_extra`` for a body that takes one of several fields, not both: the
+    fields are not nullable, and the document says one of them is required."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        schema["oneOf"] = [{"required": [f]} for f in fields]
+        for name in fields:
+            prop = schema.get("properties", {}).get(name, {})
+            options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
+            if options:
+                prop.update(options[0] if len(options) == 1 else {"anyOf": options})
+            prop.pop("default", None)
+
+    return extra
+
+
+def check_exactly_one(model: Schema, *fields: str) -> None:
+    """The server's side of ``exactly_one_of``; the error names the field to fix."""
+    sent = [f for f in fields if f in model.model_fields_set]
+    for name in sent:
+        if getattr(model, name) is None:
+            raise PydanticCustomError("invalid_combination", "must not be null", {"field": name})
+    if len(sent) != 1:
+        where = sent[-1] if sent else fields[0]
+        message = f"send exactly one of {' or '.join(fields)}"
+        raise PydanticCustomError("invalid_combination", message, {"field": where})
+
+
+class QueryInput(Schema):
+    """Base for query parameters, which arrive as text: numbers are read from it."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=10_000)
+
+
+class PageQuery(QueryInput):
     """``?limit=&cursor=`` of a paginated list."""
 
     limit: int | None = Field(None, ge=1, le=100)

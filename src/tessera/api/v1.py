@@ -12,6 +12,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from tessera.api import billing, crm, loyalty, matching
+from tessera.api.auth import ApiKeyAuth
 from tessera.api.problems import (
     log_unexpected,
     problem_for_status,
@@ -27,6 +28,7 @@ from tessera.core.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from tessera.core.models import SCOPE_ADMIN
 
 
 class StrictJsonParser(Parser):
@@ -37,7 +39,7 @@ class StrictJsonParser(Parser):
 
         try:
             data = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise MalformedRequest(f"The body is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise MalformedRequest("The body must be a JSON object.")
@@ -48,7 +50,37 @@ class TesseraAPI(NinjaAPI):
     def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: Any = None) -> Any:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         document_problems(schema)
+        document_scopes(schema, self.operation_scopes())
         return schema
+
+    def operation_scopes(self) -> dict[str, str]:
+        """operationId -> the API-key scope the operation needs."""
+        scopes: dict[str, str] = {}
+        for _prefix, router in self._routers:
+            for path_view in router.path_operations.values():
+                for operation in path_view.operations:
+                    op_id = operation.operation_id or self.get_openapi_operation_id(operation)
+                    for auth in operation.auth_callbacks or ():
+                        if isinstance(auth, ApiKeyAuth):
+                            scopes[op_id] = auth.scope
+        return scopes
+
+
+def document_scopes(schema: dict[str, Any], scopes: dict[str, str]) -> None:
+    """Say which scope each operation needs: as the security requirement's roles (which
+    OpenAPI 3.1 allows for any scheme), in the description, and as ``x-required-scope``."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            scope = scopes.get(operation.get("operationId", ""))
+            if scope is None:
+                continue
+            operation["security"] = [{name: [scope]} for r in operation.get("security", [])
+                                     for name in r]  # fmt: skip
+            operation["x-required-scope"] = scope
+            implied = " (or `admin`)" if scope != SCOPE_ADMIN else ""
+            note = f"Needs an API key with the `{scope}` scope{implied}."
+            description = operation.get("description", "")
+            operation["description"] = f"{description}\n\n{note}".strip()
 
 
 def document_problems(schema: dict[str, Any]) -> None:

@@ -80,12 +80,20 @@ def _reserve(txn: Transaction, amount: int | None, reason: str, request_key: str
     if txn.status != Transaction.Status.CAPTURED or not txn.stripe_payment_intent_id:
         raise Conflict(f"Transaction {txn.pk} is {txn.status}; only captured payments refund.")
     remaining = txn.amount - txn.refunded_amount
+
+    def money(minor: int) -> str:
+        return Money(minor, txn.currency).format(settings.TESSERA_LOCALE)
+
+    if remaining <= 0:  # "refund the rest" of a payment with no rest is too much, not 422
+        raise RefundExceedsRemaining(
+            f"Nothing is left to refund: all {money(txn.amount)} was refunded.", remaining=0
+        )
     amount = remaining if amount is None else amount
     if amount <= 0:
         raise ValidationFailed.field("amount", "must be positive")
     if amount > remaining:
         raise RefundExceedsRemaining(
-            f"{amount} asked, {remaining} of {txn.amount} {txn.currency} left to refund.",
+            f"{money(amount)} asked; {money(remaining)} of {money(txn.amount)} is left to refund.",
             remaining=remaining,
         )
     Transaction.objects.filter(pk=txn.pk).update(refunded_amount=F("refunded_amount") + amount)

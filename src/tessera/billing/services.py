@@ -16,12 +16,13 @@ from tessera.billing.gateways.base import (
     CardRejected,
     GatewayRejected,
     GatewayUnavailable,
+    PaymentMethodUnusable,
     PaymentResult,
 )
 from tessera.billing.gateways.stripe import get_gateway
 from tessera.billing.models import PaymentMethod, StripeCustomer, Transaction
 from tessera.billing.settlement import settle
-from tessera.core.errors import Conflict, ProblemError
+from tessera.core.errors import Conflict, ProblemError, ValidationFailed
 from tessera.core.money import Money
 from tessera.crm.models import Contact
 from tessera.crm.services import record_timeline
@@ -49,6 +50,25 @@ class PaymentDeclined(ProblemError):
     status = 402
     code = "payment_declined"
     title = "The card was declined"
+
+
+INVALID_PAYMENT_METHOD = "invalid_payment_method"
+
+
+class InvalidPaymentMethod(ValidationFailed):
+    """422 for a payment method id Stripe does not know (or will not let this customer
+    use): the request is wrong, nothing was declined."""
+
+    @classmethod
+    def for_transaction(cls, txn: Transaction, reason: str) -> InvalidPaymentMethod:
+        message = "is not a payment method that can be charged"
+        return cls(
+            f"payment_method_id: {message} ({reason})"
+            if reason
+            else f"payment_method_id: {message}",
+            errors=[{"field": "payment_method_id", "message": message}],
+            transaction_id=txn.pk,
+        )
 
 
 class PaymentRejected(ProblemError):
@@ -229,6 +249,8 @@ def _resume(
 ) -> tuple[Transaction, PaymentResult | None]:
     """The same request again: answer with what the first attempt achieved, asking Stripe
     when that is not recorded yet; charge only if Stripe never saw the first attempt."""
+    if txn.status == S.FAILED and txn.failure_code == INVALID_PAYMENT_METHOD:
+        raise InvalidPaymentMethod.for_transaction(txn, txn.failure_message)
     if txn.status == S.FAILED:
         raise PaymentDeclined(
             f"The card was declined ({txn.failure_code or 'no reason given'}).",
@@ -269,6 +291,9 @@ def _attempt(
         )  # fmt: skip
     except GatewayUnavailable as exc:
         raise PaymentUnavailable.pending(txn) from exc
+    except PaymentMethodUnusable as exc:
+        _fail(txn, INVALID_PAYMENT_METHOD, str(exc))
+        raise InvalidPaymentMethod.for_transaction(txn, str(exc)) from exc
     except CardRejected as exc:
         _fail(txn, exc.code, exc.message)
         raise PaymentDeclined(

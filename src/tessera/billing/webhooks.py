@@ -3,6 +3,7 @@ the same transaction, at most once. Older events never overwrite newer state."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import stripe
@@ -30,13 +31,69 @@ class BadSignature(ProblemError):
     title = "The webhook signature does not verify"
 
 
+class BadEvent(ProblemError):
+    status = 400
+    code = "invalid_event"
+    title = "The webhook body is not a Stripe event"
+
+
+# What an event must have for us to store and route it (Stripe's own limits on ids).
+EVENT_ID_MAX, EVENT_TYPE_MAX = 255, 100
+
+
+def parse_event(payload: bytes, signature: str | None) -> dict[str, Any]:
+    """The verified event as a dict; 400 for a bad signature or a body of another shape.
+
+    The signature is checked on the raw bytes before anything is parsed. A signed body
+    is still checked for shape: the secret may leak, and a malformed event must get an
+    answer rather than fail somewhere in the handlers."""
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8", "replace"),
+            signature or "",
+            settings.STRIPE_WEBHOOK_SECRET,
+            stripe.Webhook.DEFAULT_TOLERANCE,
+        )
+    except stripe.SignatureVerificationError as exc:
+        raise BadSignature("Signature missing, stale or wrong.") from exc
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadEvent("The body is not JSON (or nests too deeply).") from exc
+    if not isinstance(data, dict):
+        raise BadEvent("The body must be a JSON object.")
+    event_id, kind, inner = data.get("id"), data.get("type"), data.get("data")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= EVENT_ID_MAX:
+        raise BadEvent(f"id must be a string of 1 to {EVENT_ID_MAX} characters.")
+    if not isinstance(kind, str) or not 0 < len(kind) <= EVENT_TYPE_MAX:
+        raise BadEvent(f"type must be a string of 1 to {EVENT_TYPE_MAX} characters.")
+    if not isinstance(inner, dict) or not isinstance(inner.get("object"), dict):
+        raise BadEvent("data.object must be an object.")
+    created = data.get("created", 0)
+    if not isinstance(created, int) or isinstance(created, bool):
+        raise BadEvent("created must be a Unix timestamp (an integer).")
+    try:
+        return dict(storable(data))
+    except RecursionError as exc:
+        raise BadEvent("The event nests too deeply.") from exc
+
+
+def storable(value: Any) -> Any:
+    """The event with every string storable in the database: JSON allows NUL and lone
+    surrogate escapes, which PostgreSQL cannot hold. Stripe sends neither; a body that
+    does is still answered, not a 500."""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
 def receive(payload: bytes, signature: str | None) -> bool:
     """Verify and apply one delivery; returns False if the event was already processed."""
-    try:
-        event = stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
-    except (ValueError, stripe.SignatureVerificationError) as exc:
-        raise BadSignature("Signature missing, stale or wrong.") from exc
-    data: dict[str, Any] = event.to_dict() if hasattr(event, "to_dict") else dict(event)
+    data = parse_event(payload, signature)
     try:
         with db.atomic():
             StripeEvent.objects.create(id=data["id"], type=data["type"], payload=data)
@@ -49,8 +106,24 @@ def receive(payload: bytes, signature: str | None) -> bool:
     return True
 
 
+def _text(obj: dict[str, Any], key: str) -> str:
+    """A field Stripe sends as a string; anything else reads as absent."""
+    value = obj.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _number(obj: dict[str, Any], key: str) -> int:
+    value = obj.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _object(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _apply(event: dict[str, Any]) -> None:
-    obj = event.get("data", {}).get("object", {})
+    obj = event["data"]["object"]
     if event["type"] in ("charge.refunded", "charge.refund.updated"):
         _apply_refunds(obj)
         return
@@ -58,29 +131,29 @@ def _apply(event: dict[str, Any]) -> None:
         _apply_dispute(obj)
         return
     if event["type"] in STATUS_BY_EVENT:
-        txn = _transaction_for(obj.get("id"), obj.get("metadata") or {})
+        txn = _transaction_for(_text(obj, "id"), _object(obj, "metadata"))
         if txn is None:
             return
-        error = obj.get("last_payment_error") or {}
+        error = _object(obj, "last_payment_error")
         apply_result(
             txn,
             PaymentResult(
                 status=STATUS_BY_EVENT[event["type"]],
-                payment_intent_id=obj.get("id"),
-                amount=int(obj.get("amount") or 0),
-                failure_code=str(error.get("decline_code") or error.get("code") or ""),
-                failure_message=str(error.get("message") or ""),
+                payment_intent_id=_text(obj, "id"),
+                amount=_number(obj, "amount"),
+                failure_code=_text(error, "decline_code") or _text(error, "code"),
+                failure_message=_text(error, "message"),
             ),
         )
 
 
-def _transaction_for(pi_id: str | None, metadata: dict[str, Any]) -> Transaction | None:
+def _transaction_for(pi_id: str, metadata: dict[str, Any]) -> Transaction | None:
     qs = Transaction.objects.select_for_update()
     if pi_id:
         found = qs.filter(stripe_payment_intent_id=pi_id).first()
         if found:
             return found
-    txn_id = metadata.get("tessera_transaction")
+    txn_id = _text(metadata, "tessera_transaction")
     return qs.filter(pk=txn_id).first() if txn_id else None
 
 
@@ -88,25 +161,31 @@ def _apply_refunds(obj: dict[str, Any]) -> None:
     """A refund object, or a charge listing its refunds: settle each one we know."""
     from tessera.billing.refunds import record_refund_result
 
-    refunds = [obj] if obj.get("object") == "refund" else (obj.get("refunds") or {}).get("data", [])
+    listed = _object(obj, "refunds").get("data")
+    refunds = [obj] if obj.get("object") == "refund" else listed if isinstance(listed, list) else []
     # In Stripe's id order: two deliveries listing the same refunds lock them in one order.
-    for data in sorted(refunds, key=lambda d: str(d.get("id") or "")):
-        if not data.get("id"):
+    for data in sorted((r for r in refunds if isinstance(r, dict)), key=lambda d: _text(d, "id")):
+        stripe_id = _text(data, "id")
+        if not stripe_id:
             continue
-        refund = Refund.objects.filter(stripe_refund_id=data["id"]).first()
+        refund = Refund.objects.filter(stripe_refund_id=stripe_id).first()
         if refund is None:
             # We lost Stripe's answer before saving its id; our metadata still names it.
-            ours = (data.get("metadata") or {}).get("tessera_refund")
-            refund = Refund.objects.filter(pk=ours, stripe_refund_id__isnull=True).first()
+            ours = _text(_object(data, "metadata"), "tessera_refund")
+            refund = (
+                Refund.objects.filter(pk=ours, stripe_refund_id__isnull=True).first()
+                if ours
+                else None
+            )
         if refund is None:
             continue
         record_refund_result(
             refund.pk,
             RefundResult(
-                refund_id=data["id"],
-                status=str(data.get("status") or ""),
-                amount=int(data.get("amount") or 0),
-                failure_reason=str(data.get("failure_reason") or ""),
+                refund_id=stripe_id,
+                status=_text(data, "status"),
+                amount=_number(data, "amount"),
+                failure_reason=_text(data, "failure_reason"),
             ),
             from_stripe_now=False,
         )
@@ -115,7 +194,7 @@ def _apply_refunds(obj: dict[str, Any]) -> None:
 def _apply_dispute(obj: dict[str, Any]) -> None:
     from tessera.notifications.services import queue_email
 
-    txn = _transaction_for(obj.get("payment_intent"), obj.get("metadata") or {})
+    txn = _transaction_for(_text(obj, "payment_intent"), _object(obj, "metadata"))
     if txn is None or txn.disputed:
         return
     txn.disputed = True
@@ -123,6 +202,7 @@ def _apply_dispute(obj: dict[str, Any]) -> None:
     queue_email(
         "dispute_admin",
         to=settings.TESSERA_ADMIN_EMAIL,
-        context={"transaction_id": txn.pk, "amount": obj.get("amount"), "currency": txn.currency,
-                 "reason": obj.get("reason") or "unknown", "dispute_id": obj.get("id")},
+        context={"transaction_id": txn.pk, "amount": _number(obj, "amount"),
+                 "currency": txn.currency, "reason": _text(obj, "reason") or "unknown",
+                 "dispute_id": _text(obj, "id")},
     )  # fmt: skip

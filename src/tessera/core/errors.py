@@ -98,6 +98,12 @@ class PayloadTooLarge(ProblemError):
     title = "Request body too large"
 
 
+class UnsupportedMediaType(ProblemError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
 class Conflict(ProblemError):
     status = 409
     code = "conflict"

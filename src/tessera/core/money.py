@@ -6,10 +6,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from functools import cache
 
-from babel.numbers import format_currency, format_decimal, get_currency_precision
+from babel.core import get_global
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    get_currency_precision,
+    get_territory_currencies,
+)
 from babel.numbers import list_currencies as _babel_currencies
 
 POINTS = "PTS"
@@ -22,6 +29,30 @@ class CurrencyMismatch(ValueError):
 @cache
 def _known_currencies() -> frozenset[str]:
     return frozenset(_babel_currencies()) | {POINTS}
+
+
+@cache
+def active_currencies() -> frozenset[str]:
+    """ISO 4217 codes legal tender somewhere today (CLDR's territory data, via Babel).
+
+    Withdrawn codes (DEM, HRK) stay valid in stored records and in ``Money``; a request
+    asking for a new price or payment in one is refused, as Stripe would refuse it."""
+    today = date.today()  # noqa: DTZ011 - a calendar day; currency changes are by day
+    return frozenset(
+        code
+        for territory in get_global("territory_currencies")
+        for code in get_territory_currencies(
+            territory, start_date=today, end_date=today, tender=True
+        )
+    )
+
+
+def validate_active_currency(code: str) -> str:
+    """The upper-cased code of a currency in use today; ValueError otherwise."""
+    upper = validate_currency(code)
+    if upper != POINTS and upper not in active_currencies():
+        raise ValueError(f"{upper} is not an active ISO 4217 currency")
+    return upper
 
 
 def validate_currency(code: str) -> str:
@@ -124,8 +155,13 @@ class Money:
 
     def format(self, locale: str = "en_US") -> str:
         if self.currency == POINTS:
-            return f"{format_decimal(self.amount, locale=locale)} pts"
+            return format_points(self.amount, locale)
         return str(format_currency(self.major, self.currency, locale=locale))
 
     def __str__(self) -> str:
         return self.format()
+
+
+def format_points(number: int, locale: str = "en_US") -> str:
+    """Points as people read them: "2,500 points", "1 point"."""
+    return f"{format_decimal(number, locale=locale)} {'point' if abs(number) == 1 else 'points'}"

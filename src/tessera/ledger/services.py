@@ -8,11 +8,13 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.db.models.functions import Coalesce
 
 from tessera.core.errors import ProblemError
+from tessera.core.money import Money
 from tessera.ledger.models import JournalEntry, LedgerAccount, Posting
 
 
@@ -32,8 +34,10 @@ class InsufficientFunds(ProblemError):
     title = "Insufficient balance"
 
     def __init__(self, account: LedgerAccount, balance: int, needed: int) -> None:
+        locale = settings.TESSERA_LOCALE
+        held, wanted = Money(balance, account.asset), Money(needed, account.asset)
         super().__init__(
-            f"Balance {balance} {account.asset} does not cover {needed}.",
+            f"The balance of {held.format(locale)} does not cover {wanted.format(locale)}.",
             balance=balance,
             required=needed,
         )
@@ -49,8 +53,12 @@ class Leg:
 def get_or_create_account(
     code: str, *, name: str, asset: str, allow_negative: bool = False
 ) -> LedgerAccount:
+    # The name is a label built from what it belongs to ("<program name>: points
+    # issued"); cut to the column rather than refuse the program or member it is for.
+    limit = LedgerAccount._meta.get_field("name").max_length or len(name)
+    label = name if len(name) <= limit else name[: limit - 1] + "…"
     account, _ = LedgerAccount.objects.get_or_create(
-        code=code, defaults={"name": name, "asset": asset, "allow_negative": allow_negative}
+        code=code, defaults={"name": label, "asset": asset, "allow_negative": allow_negative}
     )
     return account
 

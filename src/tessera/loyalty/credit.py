@@ -63,10 +63,11 @@ def refund_topup(txn: Transaction, refund: Refund) -> None:
         if not points:
             return
         move_points(
-            member, type=WalletTransaction.Type.ADJUSTMENT, points=-points,
+            member, type=WalletTransaction.Type.CREDIT_REFUNDED, points=-points,
             reference=f"topup_refund:{refund.pk}", counter=member.program.issuance_account,
             object_type="refund", object_id=refund.pk,
-            detail={"reason": "card refund", "transaction_id": txn.pk, "amount": refund.amount},
+            detail={"refund_id": refund.pk, "transaction_id": txn.pk, "amount": refund.amount,
+                    "currency": txn.currency},
         )  # fmt: skip
     elif refund.status == Refund.Status.FAILED:
         by_reference = WalletTransaction.objects.filter
@@ -76,10 +77,11 @@ def refund_topup(txn: Transaction, refund: Refund) -> None:
             return  # nothing was taken back for this refund, or it was given back already
         # Back into the lots the points came from, with their expiry, not as new points.
         given = move_points(
-            member, type=WalletTransaction.Type.ADJUSTMENT, points=-taken.points,
+            member, type=WalletTransaction.Type.CREDIT_REFUND_REVERSED, points=-taken.points,
             reference=again, counter=member.program.issuance_account,
             object_type="refund", object_id=refund.pk,
-            detail={"reason": "card refund failed", "transaction_id": txn.pk},
+            detail={"refund_id": refund.pk, "transaction_id": txn.pk, "amount": refund.amount,
+                    "currency": txn.currency, "reason": "the refund failed at Stripe"},
             new_lot=False,
         )  # fmt: skip
         restore_draws(member, taken, given)

@@ -56,12 +56,14 @@ class WalletTransaction(models.Model):
         ORDER_PLACED = "order_placed", "Order Placed by Members"
         POINTS_EARNED = "points_earned", "Points Earned"
         ORDER_REFUNDED = "order_refunded", "Order Refunded"
+        CREDIT_REFUNDED = "credit_refunded", "Credit Refunded"
+        CREDIT_REFUND_REVERSED = "credit_refund_reversed", "Credit Refund Reversed"
         ADJUSTMENT = "adjustment", "Adjustment"
         POINTS_EXPIRED = "points_expired", "Points Expired"
 
     id = PublicIdField(prefix="wtx")
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="transactions")
-    type = models.CharField(max_length=20, choices=Type.choices)
+    type = models.CharField(max_length=30, choices=Type.choices)
     points = models.BigIntegerField()
     balance_after = models.BigIntegerField()
     reference = models.CharField(max_length=64, blank=True, help_text="The order, activity, …")
@@ -200,11 +202,26 @@ class Order(models.Model):
     refund_transaction = models.OneToOneField(
         WalletTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # What the wallet held when the order was refused: the record of why, which later
+    # movements of the wallet must not rewrite.
+    balance_at_refusal = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.pk} ({self.status})"
+
+    @property
+    def balance_after(self) -> int:
+        """The wallet's balance right after this order's last movement (its payment or its
+        refund), or at its refusal."""
+        latest = self.refund_transaction or self.wallet_transaction
+        if latest is not None:
+            return latest.balance_after
+        if self.balance_at_refusal is not None:
+            return self.balance_at_refusal
+        # Refusals recorded before the balance was kept: the wallet as it is now.
+        return int(self.member.wallet.balance)
 
 
 class OrderLine(models.Model):

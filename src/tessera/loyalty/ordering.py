@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -13,6 +14,7 @@ from django.utils import timezone
 from tessera.core.errors import Conflict, NotFound, ProblemError, ValidationFailed
 from tessera.core.ids import new_id
 from tessera.core.lookup import get_by_id
+from tessera.core.money import format_points
 from tessera.crm.services import record_timeline
 from tessera.ledger.services import InsufficientFunds, shared_accounts_last
 from tessera.loyalty import alerts
@@ -57,7 +59,9 @@ def get_product(product_id: str) -> Product:
 
 def get_order(order_id: str) -> Order:
     return get_by_id(
-        Order.objects.select_related("member", "wallet_transaction"), order_id, "order"
+        Order.objects.select_related("member__wallet", "wallet_transaction", "refund_transaction"),
+        order_id,
+        "order",
     )
 
 
@@ -133,7 +137,8 @@ def _pay(
             )  # fmt: skip
             record_timeline(
                 member.contact, kind="order", obj=order,
-                summary=f"Order {order.pk}: {total:,d} points", data={"status": order.status},
+                summary=f"Order {order.pk}: {format_points(total, settings.TESSERA_LOCALE)}",
+                data={"status": order.status},
             )  # fmt: skip
             return order
     except InsufficientFunds as exc:
@@ -178,7 +183,10 @@ def _refuse(member: Member, wanted: dict[str, int], exc: InsufficientFunds) -> I
     returns the error for the caller to raise outside this block."""
     products = {p.pk: p for p in Product.objects.filter(pk__in=wanted)}
     total = sum(products[p].price_points * q for p, q in wanted.items() if p in products)
-    order = Order.objects.create(member=member, status=Order.Status.REFUSED, total_points=total)
+    balance = int(exc.extra.get("balance", 0))
+    order = Order.objects.create(
+        member=member, status=Order.Status.REFUSED, total_points=total, balance_at_refusal=balance
+    )
     OrderLine.objects.bulk_create(
         OrderLine(
             order=order, product=products[p], quantity=q, unit_points=products[p].price_points
@@ -186,10 +194,10 @@ def _refuse(member: Member, wanted: dict[str, int], exc: InsufficientFunds) -> I
         for p, q in sorted(wanted.items())
         if p in products
     )
-    balance = int(exc.extra.get("balance", 0))
     alerts.order_refused(member, order_id=order.pk, total=total, balance=balance)
     return InsufficientBalance(
-        f"The wallet holds {balance:,d} points; this order needs {total:,d}.",
+        f"The wallet holds {format_points(balance, settings.TESSERA_LOCALE)}; this order "
+        f"needs {format_points(total, settings.TESSERA_LOCALE)}.",
         balance=balance,
         required=total,
         order_id=order.pk,

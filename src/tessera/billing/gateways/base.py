@@ -16,8 +16,13 @@ class GatewayRejected(Exception):
     decline): the same request again would be refused again."""
 
 
+class PaymentMethodUnusable(Exception):
+    """The payment method id names nothing the gateway can charge (no such payment method,
+    or one attached to another customer): nothing was declined; the request is wrong."""
+
+
 class CardRejected(Exception):
-    """The card cannot be used (declined when attached, or no such payment method)."""
+    """The card was declined when attached."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

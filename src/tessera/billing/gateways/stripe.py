@@ -15,6 +15,7 @@ from tessera.billing.gateways.base import (
     CardRejected,
     GatewayRejected,
     GatewayUnavailable,
+    PaymentMethodUnusable,
     PaymentResult,
     RefundResult,
 )
@@ -107,7 +108,7 @@ class StripeGateway:
             code = str((error and (error.decline_code or error.code)) or "card_declined")
             raise CardRejected(code, str(exc.user_message or "declined")) from exc
         except GatewayRejected as exc:  # no such payment method, or not usable
-            raise CardRejected("invalid_payment_method", str(exc)) from exc
+            raise PaymentMethodUnusable(str(exc)) from exc
         card = pm.get("card") or {}
         billing = pm.get("billing_details") or {}
         address = billing.get("address") or {}
