@@ -9,6 +9,8 @@ import dj_database_url
 import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
+from tessera.core.dbfile import default_sqlite_path
+
 
 def _flag(name: str, default: bool = False) -> bool:
     raw = os.environ.get(name)
@@ -29,8 +31,8 @@ if not SECRET_KEY:
         SECRET_KEY = "insecure-local-only-key-do-not-use-in-production"  # noqa: S105
     else:
         raise ImproperlyConfigured(
-            "SECRET_KEY must be set (it signs sessions and CSRF tokens). "
-            "Use `tessera demo` for a local trial, which needs none."
+            "SECRET_KEY must be set (it signs sessions and CSRF tokens); a local trial needs "
+            "none: `tessera demo`, and any command run in the demo's directory."
         )
 
 ALLOWED_HOSTS = [
@@ -50,6 +52,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Its templates and static files: the API docs load Swagger UI from Tessera itself
+    # (the copy pinned with django-ninja), never from a CDN.
+    "ninja",
     "django_tasks",
     "django_tasks_db",
     "tessera.core",
@@ -97,7 +102,8 @@ TEMPLATES = [
 ]
 
 # --- database -----------------------------------------------------------------------------
-SQLITE_PATH = Path(os.environ.get("TESSERA_SQLITE_PATH", Path.cwd() / "tessera.sqlite3"))
+# The same rule the `tessera` command applies before settings load (tessera/cli.py).
+SQLITE_PATH = default_sqlite_path(os.environ)
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{SQLITE_PATH}"
 _db = dj_database_url.parse(DATABASE_URL)
 if _db["ENGINE"] == "django.db.backends.sqlite3":
@@ -173,6 +179,7 @@ API_PAGE_SIZE_MAX = 100
 # --- i18n, static --------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TESSERA_LOCALE = os.environ.get("TESSERA_LOCALE", "en_US")
+TESSERA_DEFAULT_REGION = os.environ.get("TESSERA_DEFAULT_REGION", "US").upper()
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -193,11 +200,26 @@ if not DEBUG and not TESTING:
     SESSION_COOKIE_SECURE = _flag("TESSERA_SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# One handler, on the root logger. Django's own defaults add a second console handler to
+# the "django" logger (in DEBUG, so in the demo) whose records then reach the root's too:
+# every django.* warning was printed twice. Configuring "django" without handlers removes it.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_outcome": {"()": "tessera.core.logs.RequestOutcomeFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_outcome"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("TESSERA_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+        # The SDK logs every request at INFO; its errors reach us as exceptions anyway.
+        "stripe": {"level": "WARNING"},
+    },
 }

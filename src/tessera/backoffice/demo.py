@@ -1,11 +1,22 @@
-"""The demo data set, loaded once by ``tessera demo``."""
+"""The demo data set, loaded once by ``tessera demo``, and the demo's database and key."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.db import transaction
 
-from tessera.core.apikeys import create_api_key
+from tessera.backoffice.demo_state import (
+    STATE_API_KEY,
+    mark_demo_database,
+    read_state,
+    state_file,
+    update_state,
+)
+from tessera.core.apikeys import create_api_key, digest
 from tessera.core.models import SCOPE_ADMIN, ApiKey
 from tessera.crm import services as crm
 from tessera.crm.models import Contact
@@ -66,13 +77,49 @@ def load_demo_data() -> None:
     )
 
 
+def demo_database_file() -> Path | None:
+    """The demo's SQLite file; None when the demo runs on a database server."""
+    db = settings.DATABASES["default"]
+    name = str(db.get("NAME") or "")
+    if db["ENGINE"] != "django.db.backends.sqlite3" or name in ("", ":memory:"):
+        return None
+    return Path(name)
+
+
+def demo_state_file() -> Path:
+    return state_file(demo_database_file())
+
+
+def prepare_demo_database() -> bool:
+    """What every demo start does to its database: migrate, load the demo data once, and
+    mark a SQLite file as the demo's, so commands run beside it use the demo's settings.
+    True when the data was loaded now."""
+    call_command("migrate", interactive=False, verbosity=0)
+    loaded = not demo_data_loaded()
+    if loaded:
+        load_demo_data()
+    database = demo_database_file()
+    if database is not None:
+        mark_demo_database(database)
+    return loaded
+
+
 @transaction.atomic
-def fresh_demo_key() -> str:
-    """A new admin key for this demo run; the previous run's key is revoked (keys are
-    stored hashed, so an old one can't be shown again)."""
-    ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True).delete()
+def demo_api_key(state: Path) -> tuple[str, str]:
+    """The demo's admin key and a note for the person running it (empty when there is
+    nothing to say). The same key at every start, so one copied from an earlier start
+    keeps working; if they revoked it, a new one, and the note says so."""
+    raw = read_state(state).get(STATE_API_KEY, "")
+    key = ApiKey.objects.filter(key_hash=digest(raw)).first() if raw else None
+    if key is not None and key.revoked_at is None:
+        return raw, ""
+    note = ""
+    if key is not None:
+        note = f"The demo's previous API key ({key.id}) was revoked, so this is a new one."
     _, raw = create_api_key(DEMO_KEY_NAME, [SCOPE_ADMIN])
-    return raw
+    # Only the demo keeps a raw key, beside its own database and readable by its owner only.
+    update_state(state, **{STATE_API_KEY: raw})
+    return raw, note
 
 
 def _load_loyalty() -> None:

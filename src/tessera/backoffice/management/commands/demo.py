@@ -13,20 +13,25 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from tessera.backoffice.demo import (
     DEMO_ADMIN_PASSWORD,
     DEMO_ADMIN_USER,
-    demo_data_loaded,
-    fresh_demo_key,
-    load_demo_data,
+    demo_api_key,
+    demo_state_file,
+    prepare_demo_database,
+)
+from tessera.backoffice.demo_state import (
+    DEMO_STRIPE_SECRET_KEY,
+    DEMO_WEBHOOK_SECRET,
+    STATE_STRIPE_API_BASE,
+    demo_environment,
+    update_state,
 )
 from tessera.backoffice.management.commands.serve import gunicorn_argv
+from tessera.backoffice.stripe_testing import DEFAULT_TEST_CARD, CardNotMade, make_test_card
 from tessera.loyalty.models import Member
-
-DEMO_WEBHOOK_SECRET = "whsec_tessera_demo"  # noqa: S105 - the local emulator's, not a secret
 
 
 def _free_port() -> int:
@@ -35,18 +40,56 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _register_webhook(port: int, url: str) -> None:
+def _register_webhook(stripe_url: str, url: str) -> None:
     """Tell localstripe where to deliver events (its /_config/webhooks endpoint)."""
     data = urllib.parse.urlencode({"url": url, "secret": DEMO_WEBHOOK_SECRET}).encode()
     for _ in range(50):
         try:
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/_config/webhooks/tessera", data=data, method="POST"
+            request = urllib.request.Request(  # noqa: S310 - the emulator we started
+                f"{stripe_url}/_config/webhooks/tessera", data=data, method="POST"
             )
             with urllib.request.urlopen(request, timeout=2):  # noqa: S310
                 return
         except OSError:
             time.sleep(0.2)
+
+
+def _demo_card(stripe_url: str) -> tuple[str, str]:
+    """A ready PaymentMethod id on the emulator, so the API can take a payment without a
+    browser; or no id and why not."""
+    try:
+        card = make_test_card(
+            DEFAULT_TEST_CARD, secret_key=DEMO_STRIPE_SECRET_KEY, api_base=stripe_url
+        )
+    except CardNotMade as exc:
+        return "", str(exc)
+    return card.payment_method_id, ""
+
+
+def _card_line(payment_method: str, problem: str) -> str:
+    if not payment_method:
+        return f"  Card:      none ({problem})"
+    return (
+        f"  Card:      {payment_method}  (a test Visa on the emulator; for another card: "
+        "tessera stripe test-card --number 4000002500003155)"
+    )
+
+
+def _try_lines(base: str, api_key: str, payment_method: str) -> list[str]:
+    auth = f"-H 'Authorization: Bearer {api_key}'"
+    lines = ["Try:", f"  curl -s {auth} {base}/api/v1/contacts"]
+    member = Member.objects.order_by("created_at").first()
+    if member is None:
+        return lines
+    lines.append(f"  curl -s {auth} {base}/api/v1/members/{member.pk}/wallet/transactions")
+    if payment_method:
+        body = f'{{"amount": 2500, "currency": "USD", "payment_method_id": "{payment_method}"}}'
+        lines.append(
+            f"  curl -s -X POST {auth} -H 'Content-Type: application/json' "
+            f"-H 'Idempotency-Key: topup-{payment_method}' -d '{body}' "
+            f"{base}/api/v1/members/{member.pk}/credit-purchases"
+        )
+    return lines
 
 
 class Command(BaseCommand):
@@ -59,33 +102,18 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
             self.stderr.write("Note: DATABASE_URL is set; the demo uses that database.")
-        call_command("migrate", interactive=False, verbosity=0)
-        if not demo_data_loaded():
-            load_demo_data()
+        if prepare_demo_database():
             self.stdout.write("Loaded the demo data.")
-        api_key = fresh_demo_key()
+        state = demo_state_file()
+        api_key, key_note = demo_api_key(state)
 
         base = f"http://{options['host']}:{options['port']}"
-        stripe_port = _free_port()
-        env = {
-            **os.environ,
-            "TESSERA_DEMO": "1",
-            # The demo takes card payments from a local Stripe emulator, never real money.
-            "STRIPE_API_BASE": f"http://127.0.0.1:{stripe_port}",
-            "STRIPE_SECRET_KEY": "sk_test_tessera_demo",
-            "STRIPE_PUBLISHABLE_KEY": "pk_test_tessera_demo",
-            "STRIPE_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET,
-        }
-        children = [
-            subprocess.Popen(
-                [sys.executable, "-m", "tessera.billing.localstripe_server", "--port",
-                 str(stripe_port), "--state", str(Path.cwd() / "tessera-localstripe.pickle")],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ),
-            subprocess.Popen(gunicorn_argv(options["host"], options["port"], 2, 4), env=env),
-            subprocess.Popen([sys.executable, "-m", "tessera.cli", "worker"], env=env),
-        ]  # fmt: skip
-        _register_webhook(stripe_port, f"{base}/api/v1/webhooks/stripe")
+        stripe_url = f"http://127.0.0.1:{_free_port()}"
+        # Commands run beside the database later read the emulator's address from here.
+        update_state(state, **{STATE_STRIPE_API_BASE: stripe_url})
+        children = self._start(options, stripe_url)
+        _register_webhook(stripe_url, f"{base}/api/v1/webhooks/stripe")
+        payment_method, card_problem = _demo_card(stripe_url)
         self.stdout.write(
             "\n".join(
                 [
@@ -96,26 +124,32 @@ class Command(BaseCommand):
                     f"  Admin:     {base}/admin/"
                     f"  (login {DEMO_ADMIN_USER} / {DEMO_ADMIN_PASSWORD})",
                     f"  API key:   {api_key}",
-                    f"  Stripe:    local emulator at http://127.0.0.1:{stripe_port} "
-                    "(test card 4242 4242 4242 4242)",
+                    *([f"             {key_note}"] if key_note else []),
+                    f"  Stripe:    local emulator at {stripe_url} (test card 4242 4242 4242 4242)",
+                    _card_line(payment_method, card_problem),
                     f"  Database:  {settings.DATABASES['default']['NAME']}",
                     "",
-                    "Try:",
-                    f"  curl -s -H 'Authorization: Bearer {api_key}' {base}/api/v1/contacts",
-                    *(
-                        [
-                            f"  curl -s -H 'Authorization: Bearer {api_key}' "
-                            f"{base}/api/v1/members/{member.pk}/wallet/transactions"
-                        ]
-                        if (member := Member.objects.order_by("created_at").first())
-                        else []
-                    ),
+                    *_try_lines(base, api_key, payment_method),
                     "",
                     "Press Ctrl-C to stop.",
                 ]
             )
         )
+        self.stdout.flush()  # shown now, also when the output goes to a file or a pipe
         self._supervise(children)
+
+    def _start(self, options: dict[str, Any], stripe_url: str) -> list[subprocess.Popen[bytes]]:
+        env = {**os.environ, **demo_environment(stripe_url)}
+        port = stripe_url.rsplit(":", 1)[1]
+        return [
+            subprocess.Popen(
+                [sys.executable, "-m", "tessera.billing.localstripe_server", "--port", port,
+                 "--state", str(Path.cwd() / "tessera-localstripe.pickle")],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ),
+            subprocess.Popen(gunicorn_argv(options["host"], options["port"], 2, 4), env=env),
+            subprocess.Popen([sys.executable, "-m", "tessera.cli", "worker"], env=env),
+        ]  # fmt: skip
 
     def _supervise(self, children: list[subprocess.Popen[bytes]]) -> None:
         stopping = False
