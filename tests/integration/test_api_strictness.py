@@ -368,3 +368,17 @@ class TestErrorsNameSentFields:
     def test_no_message_names_a_validator(self, api: Api) -> None:
         r = api.post("/members", {"program_id": "p", "contact": {"first_name": 1}, "contact_id": 2})
         assert "function-" not in r.content.decode()
+
+
+class TestLengthsTheDocumentStates:
+    def test_a_program_name_of_the_stated_maximum_is_stored(self, admin_api: Api) -> None:
+        # Its ledger accounts are named after it; those names used to overflow their column
+        # (a 422 "cannot store" on PostgreSQL for a name the document allows).
+        r = admin_api.post("/programs", {**PROGRAM, "name": "N" * 200})
+        assert r.status_code == 201, r.content
+
+    def test_a_program_name_over_the_maximum_is_refused(self, admin_api: Api) -> None:
+        body = assert_problem(
+            admin_api.post("/programs", {**PROGRAM, "name": "N" * 201}), 422, "validation_error"
+        )
+        assert fields(body) == ["name"]
