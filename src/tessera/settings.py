@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "tessera.notifications",
     "tessera.billing",
     "tessera.loyalty",
+    "tessera.events",
     "tessera.api",
     "tessera.portal",
     "tessera.backoffice",
@@ -140,7 +141,15 @@ TESSERA_PERIODIC_TASKS: dict[str, tuple[str, int]] = {
     "expire_points": ("tessera.loyalty.tasks.expire_points_task", 3600),
     "prune_idempotency_keys": ("tessera.backoffice.tasks.prune_idempotency_keys_task", 3600),
     "reconcile_payments": ("tessera.billing.tasks.reconcile_task", 600),
+    "expire_checkout_holds": ("tessera.events.tasks.expire_holds_task", 60),
 }
+
+# --- events ---------------------------------------------------------------------------------
+# How long a checkout awaiting 3-D Secure (or a payment in flight) holds its places.
+TESSERA_CHECKOUT_HOLD_MINUTES = int(os.environ.get("TESSERA_CHECKOUT_HOLD_MINUTES", "15"))
+# Who issues the invoices (printed on every invoice and credit note).
+TESSERA_SELLER_NAME = os.environ.get("TESSERA_SELLER_NAME", "Tessera")
+TESSERA_SELLER_ADDRESS = os.environ.get("TESSERA_SELLER_ADDRESS", "")
 
 # --- email ---------------------------------------------------------------------------------
 EMAIL_URL = os.environ.get("EMAIL_URL") or (

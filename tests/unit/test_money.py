@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tessera.core.money import CurrencyMismatch, Money, minor_unit_digits
@@ -69,3 +69,19 @@ def test_allocate_never_creates_or_loses_a_cent(amount: int, ratios: list[int]) 
     for part, ratio in zip(parts, ratios, strict=True):
         exact = amount * ratio / total
         assert abs(part.amount - exact) < 1 + 1e-9
+
+
+def test_allocate_gives_nothing_to_a_part_with_no_share() -> None:
+    parts = Money(333, "USD").allocate([0, 500, 500])
+    assert parts[0].amount == 0
+
+
+def test_allocate_gives_the_leftover_to_the_largest_remainder() -> None:
+    assert [p.amount for p in Money(10, "USD").allocate([1, 2])] == [3, 7]
+
+
+@given(st.integers(-(10**9), 10**9), st.lists(st.integers(0, 1000), min_size=1, max_size=8))
+def test_allocate_never_gives_a_zero_ratio_anything(amount: int, ratios: list[int]) -> None:
+    assume(sum(ratios) > 0)
+    parts = Money(amount, "USD").allocate(ratios)
+    assert all(p.amount == 0 for p, r in zip(parts, ratios, strict=True) if r == 0)

@@ -40,6 +40,9 @@ NON_ATOMIC_URL_NAMES: set[str] = {
     "transaction_refund",
     "transaction_capture",
     "transaction_cancel",
+    "event_checkout",
+    "attendee_cancel",
+    "invoice_refund",
 }
 # Paths with their own replay protection (Stripe webhooks: the event id).
 NO_IDEMPOTENCY_PREFIXES = ("/api/v1/webhooks/",)

@@ -151,6 +151,13 @@ class Input(Schema):
         return value
 
 
+class _Discriminator(Discriminator):
+    # Hashable, so that a union chosen by tag can itself be optional (``X | None``):
+    # typing hashes the members of a union, and the error context is a dict.
+    def __hash__(self) -> int:
+        return id(self)
+
+
 def by_tag(field: str, tags: Sequence[str] | Mapping[str, str]) -> Discriminator:
     """Choose a union's member by the value of ``field``. Each member is tagged
     ``"<field>=<name>"``, the name being the value itself or, given a mapping, the name it
@@ -163,7 +170,7 @@ def by_tag(field: str, tags: Sequence[str] | Mapping[str, str]) -> Discriminator
         chosen = value.get(field) if isinstance(value, dict) else getattr(value, field, None)
         return f"{field}={names[chosen]}" if isinstance(chosen, str) and chosen in names else None
 
-    return Discriminator(
+    return _Discriminator(
         tag,
         custom_error_type="invalid_choice",
         custom_error_message=f"must be one of {allowed}",

@@ -11,7 +11,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
-from tessera.api import billing, crm, loyalty, matching
+from tessera.api import billing, crm, events, invoices, loyalty, matching
 from tessera.api.auth import ApiKeyAuth
 from tessera.api.problems import (
     log_unexpected,
@@ -115,6 +115,8 @@ api.add_router("", crm.router)
 api.add_router("", matching.router)
 api.add_router("", loyalty.router)
 api.add_router("", billing.router)
+api.add_router("", invoices.router)
+api.add_router("", events.router)
 
 
 @api.exception_handler(ProblemError)

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 # Importing it registers the card payment pages (kept apart: this module would pass 500 lines).
-from tessera.backoffice import admin_billing
+from tessera.backoffice import admin_billing, admin_events  # noqa: F401 - registers
 from tessera.core.apikeys import revoke_api_key
 from tessera.core.errors import ProblemError
 from tessera.core.models import ApiKey, IdempotencyKey

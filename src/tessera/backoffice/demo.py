@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
 
+from tessera.backoffice.demo_events import load_demo_events
 from tessera.backoffice.demo_state import (
     STATE_API_KEY,
     mark_demo_database,
@@ -68,6 +69,7 @@ def load_demo_data() -> None:
     for data in LEADS:
         crm.create_lead(data)
     _load_loyalty()
+    load_demo_events()
     first = Contact.objects.get(email="ada@northwind.example")
     queue_email(
         "welcome",

@@ -136,17 +136,21 @@ class Money:
     def allocate(self, ratios: list[int]) -> list[Money]:
         """Split into parts proportional to ``ratios`` that sum exactly to the whole.
 
-        The remainder left by integer division goes one minor unit at a time to the first
-        parts, so no cent is created or lost (e.g. a discount spread over invoice lines).
-        """
+        What integer division leaves over goes one minor unit at a time to the parts with
+        the largest remainders (the earlier part on a tie), never to a part whose ratio is
+        zero, so no cent is created or lost and a line that takes no share gets none (e.g.
+        a discount spread over invoice lines)."""
         if not ratios or any(r < 0 for r in ratios) or sum(ratios) == 0:
             raise ValueError("ratios must be non-negative and not all zero")
         total = sum(ratios)
         parts = [self.amount * r // total for r in ratios]
         remainder = self.amount - sum(parts)
-        step = 1 if remainder >= 0 else -1
-        for i in range(abs(remainder)):
-            parts[i % len(parts)] += step
+        # Python's floor division makes every leftover non-negative, also for a negative
+        # amount (a credit), so the parts are topped up in one direction only.
+        leftovers = [self.amount * r - p * total for r, p in zip(ratios, parts, strict=True)]
+        order = sorted((i for i, r in enumerate(ratios) if r > 0), key=lambda i: (-leftovers[i], i))
+        for i in order[:remainder]:
+            parts[i] += 1
         return [Money(p, self.currency) for p in parts]
 
     @property

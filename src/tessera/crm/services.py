@@ -161,8 +161,9 @@ def _save(
             _lock_and_match(object_type, values, exclude_id=None if obj._state.adding else obj.pk),
             tolerated,
         )
-    obj.save(force_insert=obj._state.adding)
-    engine.index_record(object_type, obj)
+    adding = obj._state.adding
+    obj.save(force_insert=adding)
+    engine.index_record(object_type, obj, new=adding)
     return duplicates
 
 
@@ -173,22 +174,23 @@ def _new_person(model: type[P], data: Mapping[str, Any]) -> P:
     return model(**fields, account=_account_or_error(data.get("account_id")))
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # callers that need one take it
 def create_contact(data: Mapping[str, Any], *, check_duplicates: bool = True) -> Saved[Contact]:
     contact = _new_person(Contact, data)
+    contact.last_activity_at = timezone.now()  # created is active: no second write for it
     duplicates = _save(contact, "contact", exclude=["id", "account"], check=check_duplicates)
     record_timeline(contact, kind="contact_created", obj=contact, summary="Contact created")
     return Saved(contact, duplicates)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # callers that need one take it
 def create_lead(data: Mapping[str, Any], *, check_duplicates: bool = True) -> Saved[Lead]:
     lead = _new_person(Lead, data)
     duplicates = _save(lead, "lead", exclude=["id", "account"], check=check_duplicates)
     return Saved(lead, duplicates)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # callers that need one take it
 def create_account(data: Mapping[str, Any], *, check_duplicates: bool = True) -> Saved[Account]:
     fields = _clean_text(data, ACCOUNT_FIELDS)
     if not fields.get("name"):
@@ -230,7 +232,7 @@ def _update(
     return Saved(obj, duplicates)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # callers that need one take it
 def update_contact(contact_id: str, data: Mapping[str, Any]) -> Saved[Contact]:
     saved = _update(Contact, "contact", contact_id, data, PERSON_FIELDS)
     record_timeline(
@@ -239,12 +241,12 @@ def update_contact(contact_id: str, data: Mapping[str, Any]) -> Saved[Contact]:
     return saved
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # callers that need one take it
 def update_lead(lead_id: str, data: Mapping[str, Any]) -> Saved[Lead]:
     return _update(Lead, "lead", lead_id, data, PERSON_FIELDS)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # callers that need one take it
 def update_account(account_id: str, data: Mapping[str, Any]) -> Saved[Account]:
     return _update(Account, "account", account_id, data, ACCOUNT_FIELDS)
 
@@ -269,7 +271,7 @@ def best_person(matches: list[Match], values: Mapping[str, Any]) -> Contact | Le
     return best
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # callers that need one take it
 def resolve_person(data: Mapping[str, Any]) -> Resolution:
     """The Contact or Lead this person already is, or a new Contact.
 
@@ -297,7 +299,7 @@ def resolve_person(data: Mapping[str, Any]) -> Resolution:
     return Resolution(record=created.record, created=True, matches=[], account=account)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # callers that need one take it
 def convert_lead(lead: Lead) -> Contact:
     """The lead's contact: created from the lead the first time, the same one after."""
     locked = Lead.objects.select_for_update().get(pk=lead.pk)

@@ -25,6 +25,9 @@ class OutboundEmail(models.Model):
     subject = models.CharField(max_length=255)
     text_body = models.TextField()
     html_body = models.TextField(blank=True)
+    # "<builder>:<argument>" (tessera.notifications.attachments): the worker builds the
+    # attachments when it sends, so no file is ever stored here.
+    attachments_from = models.CharField(max_length=120, blank=True)
     contact = models.ForeignKey(
         "crm.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="emails"
     )

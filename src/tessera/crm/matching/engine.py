@@ -277,9 +277,11 @@ def keys_for(object_type: str, obj: Model | Mapping[str, Any]) -> set[str]:
     return record_keys(active_rules(object_type), values)
 
 
-def index_record(object_type: str, obj: Model) -> None:
-    """Replace the record's match keys with those of its current values (on every save)."""
-    MatchKey.objects.filter(object_type=object_type, object_id=obj.pk).delete()
+def index_record(object_type: str, obj: Model, *, new: bool = False) -> None:
+    """Replace the record's match keys with those of its current values (on every save;
+    a record just inserted has none to delete)."""
+    if not new:
+        MatchKey.objects.filter(object_type=object_type, object_id=obj.pk).delete()
     MatchKey.objects.bulk_create(
         MatchKey(object_type=object_type, object_id=obj.pk, key=k)
         for k in sorted(keys_for(object_type, obj))
