@@ -94,3 +94,27 @@ def test_a_key_below_the_stated_scope_is_refused(
     r = api.client.generic(method, f"/api/v1{url}", "{}", content_type="application/json",
                            headers={"Authorization": f"Bearer {api.raw_key}"})  # fmt: skip
     assert r.status_code == 403, (method, path, r.content)
+
+
+def test_no_two_schemas_share_a_name() -> None:
+    """The document names each body's schema after its class: two classes of one name
+    would silently describe one of them with the other's fields."""
+    import importlib
+    import pkgutil
+
+    from ninja import Schema
+
+    import tessera.api
+
+    for module in pkgutil.iter_modules(tessera.api.__path__):
+        importlib.import_module(f"tessera.api.{module.name}")
+    seen: dict[str, set[str]] = {}
+
+    def walk(cls: type) -> None:
+        for sub in cls.__subclasses__():
+            if sub.__module__.startswith("tessera.") and "[" not in sub.__name__:
+                seen.setdefault(sub.__name__, set()).add(f"{sub.__module__}.{sub.__qualname__}")
+            walk(sub)
+
+    walk(Schema)
+    assert {name: where for name, where in seen.items() if len(where) > 1} == {}

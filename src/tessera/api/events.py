@@ -22,7 +22,7 @@ PAYMENT_ERRORS = {**ERRORS, 402: ERRORS[422], 502: ERRORS[422]}
 
 def _item(item: EventItem) -> dict[str, Any]:
     return {
-        **{f: getattr(item, f) for f in s.ItemOut.model_fields if f != "available"},
+        **{f: getattr(item, f) for f in s.EventItemOut.model_fields if f != "available"},
         "available": services.available(item.capacity, item.sold, item.waiting),
     }
 
@@ -66,7 +66,7 @@ def _checkout(checkout: Checkout, client_secret: str | None = None) -> dict[str,
             "currency": invoice.currency,
             "bill_to_contact_id": invoice.bill_to_id,
             "lines": [
-                {f: getattr(line, f) for f in s.LineOut.model_fields}
+                {f: getattr(line, f) for f in s.CheckoutLineOut.model_fields}
                 for line in sorted(invoice.lines.all(), key=lambda line: line.position)
             ],
         },
@@ -87,11 +87,11 @@ def _checkout(checkout: Checkout, client_secret: str | None = None) -> dict[str,
     }
 
 
-def _checkout_in(event_id: str, body: s.CheckoutIn) -> CheckoutIn:
+def _checkout_in(event_id: str, body: s.CheckoutBodyIn) -> CheckoutIn:
     def person(p: Any) -> PersonIn:
         return PersonIn(p.first_name, p.last_name, p.email or "", p.phone, p.company)
 
-    def answers(items: list[s.AnswerIn]) -> tuple[AnswerIn, ...]:
+    def answers(items: list[s.CheckoutAnswerIn]) -> tuple[AnswerIn, ...]:
         return tuple(AnswerIn(a.question_id, a.value) for a in items)
 
     payment = body.payment
@@ -133,17 +133,17 @@ def update_event(request: HttpRequest, event_id: str, payload: s.EventPatch) -> 
     return _event(services.update_event(event_id, changes))
 
 
-@router.post("/events/{event_id}/items", response={201: s.ItemOut, **ERRORS}, auth=admin_auth)
-def add_item(request: HttpRequest, event_id: str, payload: s.ItemIn) -> Status:
+@router.post("/events/{event_id}/items", response={201: s.EventItemOut, **ERRORS}, auth=admin_auth)
+def add_item(request: HttpRequest, event_id: str, payload: s.EventItemIn) -> Status:
     return Status(
         201, _item(services.add_item(event_id, services.ItemSpec(**payload.model_dump())))
     )
 
 
 @router.post(
-    "/events/{event_id}/questions", response={201: s.QuestionOut, **ERRORS}, auth=admin_auth
+    "/events/{event_id}/questions", response={201: s.EventQuestionOut, **ERRORS}, auth=admin_auth
 )
-def add_question(request: HttpRequest, event_id: str, payload: s.QuestionIn) -> Status:
+def add_question(request: HttpRequest, event_id: str, payload: s.EventQuestionIn) -> Status:
     data = payload.model_dump()
     spec = services.QuestionSpec(
         **{**data, "options": data["options"] or (), "item_ids": data["item_ids"] or ()}
@@ -225,7 +225,7 @@ def get_attendee(request: HttpRequest, attendee_id: str) -> Any:
     auth=write_auth,
     url_name="event_checkout",
 )
-def check_out(request: HttpRequest, event_id: str, payload: s.CheckoutIn) -> Status:
+def check_out(request: HttpRequest, event_id: str, payload: s.CheckoutBodyIn) -> Status:
     """Register attendees and pay (see the contract). 201 `paid` or `free`; 202
     `requires_action` with the `client_secret` for 3-D Secure (places held meanwhile);
     402 `payment_declined` or `insufficient_balance`, 409 `sold_out`, 422: nothing stays
@@ -285,11 +285,11 @@ def _refund_out(refunded: cancellation.Refunded) -> dict[str, Any]:
 
 @router.post(
     "/attendees/{attendee_id}/cancel",
-    response={200: s.CancelOut, **PAYMENT_ERRORS},
+    response={200: s.AttendeeCancelOut, **PAYMENT_ERRORS},
     auth=admin_auth,
     url_name="attendee_cancel",
 )
-def cancel(request: HttpRequest, attendee_id: str, payload: s.CancelIn) -> Any:
+def cancel(request: HttpRequest, attendee_id: str, payload: s.AttendeeCancelIn) -> Any:
     """Cancel a ticket: its places back (offered to the waitlist); with `refund` a credit
     note for the attendee's lines and the card refunded or the points returned."""
     attendee, refunded = cancellation.cancel_attendee(
@@ -300,7 +300,7 @@ def cancel(request: HttpRequest, attendee_id: str, payload: s.CancelIn) -> Any:
 
 @router.post(
     "/invoices/{invoice_id}/refunds",
-    response={201: s.RefundOut, **PAYMENT_ERRORS},
+    response={201: s.InvoiceRefundOut, **PAYMENT_ERRORS},
     auth=admin_auth,
     url_name="invoice_refund",
 )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
 
 from ninja import Schema
-from pydantic import ConfigDict, Field, Tag, model_validator
+from pydantic import ConfigDict, Field, Tag, WithJsonSchema, model_validator
 
 from tessera.api.schemas import (
     Currency,
@@ -22,6 +23,17 @@ from tessera.api.schemas import (
 )
 
 Id = Annotated[Text, Field(max_length=40)]
+# Any IANA zone this machine's tz database knows, stated as the enum it is.
+TimeZone = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": sorted(available_timezones()),
+            "description": "an IANA time zone, e.g. Europe/Berlin",
+        }
+    ),
+]
 Kind = Literal["ticket", "addon", "donation", "product"]
 QuestionType = Literal[
     "text", "number", "select", "multiselect", "checkbox", "date", "email", "phone"
@@ -33,7 +45,7 @@ class EventIn(Input):
     description: Text = Field("", max_length=10_000)
     starts_at: Timestamp
     ends_at: Timestamp = Field(..., description="after starts_at")
-    timezone: Text = Field(..., min_length=1, max_length=64, description="IANA, e.g. Europe/Berlin")
+    timezone: TimeZone
     currency: Currency
     capacity: int | None = Field(None, ge=0, le=10_000_000, description="places; none: no limit")
     venue: Text = Field("", max_length=255)
@@ -56,7 +68,7 @@ class EventPatch(Input):
     attendance_points: int | None = Field(None, ge=0, le=10**9)
 
 
-class ItemIn(Input):
+class EventItemIn(Input):
     name: NonBlank = Field(..., max_length=200)
     description: Text = Field("", max_length=5000)
     kind: Kind = "ticket"
@@ -70,7 +82,7 @@ class ItemIn(Input):
     active: bool = True
 
 
-class QuestionIn(Input):
+class EventQuestionIn(Input):
     label: NonBlank = Field(..., max_length=500)
     type: QuestionType
     required: bool = False
@@ -100,7 +112,7 @@ class PromoCodeIn(Input):
         return self
 
 
-class PersonIn(Input):
+class BuyerIn(Input):
     first_name: Text = Field("", max_length=120)
     last_name: NonBlank = Field(..., max_length=120)
     email: Email | None = None
@@ -108,57 +120,58 @@ class PersonIn(Input):
     company: Text = Field("", max_length=255)
 
 
-class LineIn(Input):
+class CheckoutLineIn(Input):
     item_id: Id
     quantity: int = Field(1, ge=1, le=1000)
     amount: int | None = Field(None, ge=0, le=10**10, description="a donation's own amount")
 
 
-class AnswerIn(Input):
+class CheckoutAnswerIn(Input):
     question_id: Id
     value: Any = Field(..., description="text, number, option(s), true/false or a date")
 
 
-class AttendeeIn(Input):
+class CheckoutAttendeeIn(Input):
     first_name: Text = Field("", max_length=120)
     last_name: NonBlank = Field(..., max_length=120)
     email: Email | None = None
     phone: Text = Field("", max_length=40)
     company: Text = Field("", max_length=255)
-    items: list[LineIn] = Field(..., min_length=1, max_length=50)
-    answers: list[AnswerIn] = Field(default_factory=list, max_length=100)
+    items: list[CheckoutLineIn] = Field(..., min_length=1, max_length=50)
+    answers: list[CheckoutAnswerIn] = Field(default_factory=list, max_length=100)
 
 
-class CardPaymentIn(Input):
+class CheckoutCardIn(Input):
     method: Literal["card"]
     payment_method_id: Text = Field(..., max_length=255, pattern=r"^pm_[A-Za-z0-9_]+$")
 
 
-class WalletPaymentIn(Input):
+class CheckoutWalletIn(Input):
     method: Literal["wallet"]
     member_id: Id
 
 
-PaymentIn = Annotated[
-    Annotated[CardPaymentIn, Tag("method=card")] | Annotated[WalletPaymentIn, Tag("method=wallet")],
+CheckoutPaymentIn = Annotated[
+    Annotated[CheckoutCardIn, Tag("method=card")]
+    | Annotated[CheckoutWalletIn, Tag("method=wallet")],
     by_tag("method", ["card", "wallet"]),
 ]
 
 
-class CheckoutIn(Input):
-    buyer: PersonIn = Field(..., description="billed; matched to a contact or lead, or created")
-    attendees: list[AttendeeIn] = Field(..., min_length=1, max_length=50)
-    answers: list[AnswerIn] = Field(
+class CheckoutBodyIn(Input):
+    buyer: BuyerIn = Field(..., description="billed; matched to a contact or lead, or created")
+    attendees: list[CheckoutAttendeeIn] = Field(..., min_length=1, max_length=50)
+    answers: list[CheckoutAnswerIn] = Field(
         default_factory=list, max_length=100, description="questions asked once per order"
     )
     promo_code: Text | None = Field(None, max_length=64)
-    payment: PaymentIn | None = Field(None, description="null only when the total is zero")
+    payment: CheckoutPaymentIn | None = Field(None, description="null only when the total is zero")
     waitlist_token: Text | None = Field(None, max_length=100)
 
 
 class WaitlistIn(Input):
     item_id: Id
-    person: PersonIn
+    person: BuyerIn
 
 
 class CheckInIn(Input):
@@ -166,7 +179,7 @@ class CheckInIn(Input):
     event_id: Id | None = Field(None, description="the event scanning: wrong_event otherwise")
 
 
-class CancelIn(Input):
+class AttendeeCancelIn(Input):
     refund: bool = False
 
 
@@ -183,7 +196,7 @@ class AttendeesQuery(PageQuery):
 # --- responses ---------------------------------------------------------------------------
 
 
-class ItemOut(Schema):
+class EventItemOut(Schema):
     id: str
     name: str
     description: str
@@ -213,10 +226,10 @@ class EventOut(Schema):
     status: str
     program_id: str | None
     attendance_points: int
-    items: list[ItemOut]
+    items: list[EventItemOut]
 
 
-class QuestionOut(Schema):
+class EventQuestionOut(Schema):
     id: str
     label: str
     type: str
@@ -252,7 +265,7 @@ class AttendeeOut(Schema):
     cancelled_at: datetime | None
 
 
-class LineOut(Schema):
+class CheckoutLineOut(Schema):
     id: str
     item_id: str
     description: str
@@ -271,7 +284,7 @@ class CheckoutInvoiceOut(Schema):
     total: int
     currency: str
     bill_to_contact_id: str
-    lines: list[LineOut]
+    lines: list[CheckoutLineOut]
 
 
 class CheckoutTransactionOut(Schema):
@@ -316,7 +329,7 @@ class CheckInOut(Schema):
     points_earned: int
 
 
-class CreditNoteOut(Schema):
+class CreditNoteSummaryOut(Schema):
     id: str
     number: str | None
     total: int
@@ -324,14 +337,14 @@ class CreditNoteOut(Schema):
     credits_invoice_id: str | None
 
 
-class RefundOut(Schema):
-    credit_note: CreditNoteOut
+class InvoiceRefundOut(Schema):
+    credit_note: CreditNoteSummaryOut
     refund_id: str | None
     refund_status: str | None
     amount: int
     points_returned: int
 
 
-class CancelOut(Schema):
+class AttendeeCancelOut(Schema):
     attendee: AttendeeOut
-    refund: RefundOut | None
+    refund: InvoiceRefundOut | None

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from tessera.billing.gateways.base import GatewayRejected, GatewayUnavailable
 from tessera.billing.gateways.stripe import get_gateway
-from tessera.billing.invoices import issue_invoice, void_invoice
+from tessera.billing.invoices import LineSpec, create_draft_invoice, issue_invoice, void_invoice
 from tessera.billing.models import Invoice, Transaction
 from tessera.billing.services import apply_result, settle_from_gateway
 from tessera.core.money import Money
@@ -168,10 +168,35 @@ def _take_again(checkout: Checkout) -> bool:
                 capacity.take_promo_use(checkout.promo_code)  # type: ignore[arg-type]
     except (capacity.SoldOut, capacity.PromoCodeUsedUp):
         return False
-    Attendee.objects.filter(checkout=checkout).update(status=Attendee.Status.PENDING)
+    Attendee.objects.filter(checkout=checkout).update(
+        status=Attendee.Status.PENDING, cancelled_at=None
+    )
+    checkout.invoice = _redraw_invoice(checkout)
     checkout.released = False
-    checkout.save(update_fields=["released"])
+    checkout.save(update_fields=["released", "invoice"])
     return True
+
+
+def _redraw_invoice(checkout: Checkout) -> Invoice:
+    """A new draft with the lines of the one voided when the places were released: a void
+    invoice is final, even one that was never numbered."""
+    old = Invoice.objects.get(pk=checkout.invoice_id)
+    lines = [
+        LineSpec(
+            item_id=line.item_id,
+            attendee_id=line.attendee_id,
+            description=line.description,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            discount=line.discount,
+            tax_rate_bp=line.tax_rate_bp,
+            tax_inclusive=line.tax_inclusive,
+        )
+        for line in old.lines.order_by("position")
+    ]
+    return create_draft_invoice(
+        bill_to=checkout.buyer, currency=old.currency, lines=lines, reference=checkout.pk
+    )
 
 
 def _refund_later(checkout: Checkout, txn: Transaction) -> None:
