@@ -150,6 +150,8 @@ TESSERA_CHECKOUT_HOLD_MINUTES = int(os.environ.get("TESSERA_CHECKOUT_HOLD_MINUTE
 # Who issues the invoices (printed on every invoice and credit note).
 TESSERA_SELLER_NAME = os.environ.get("TESSERA_SELLER_NAME", "Tessera")
 TESSERA_SELLER_ADDRESS = os.environ.get("TESSERA_SELLER_ADDRESS", "")
+# Signs ticket codes (a base64 Ed25519 seed); unset, a key derived from SECRET_KEY does.
+TESSERA_TICKET_SIGNING_KEY = os.environ.get("TESSERA_TICKET_SIGNING_KEY") or None
 
 # --- email ---------------------------------------------------------------------------------
 EMAIL_URL = os.environ.get("EMAIL_URL") or (
