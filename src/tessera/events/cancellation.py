@@ -166,7 +166,7 @@ def cancel_attendee(
     get_by_id(Attendee, attendee_id, "attendee")
     with transaction.atomic():
         attendee = (
-            Attendee.objects.select_for_update()
+            Attendee.objects.select_for_update(of=("self",))
             .select_related("checkout", "event", "contact")
             .get(pk=attendee_id)
         )

@@ -150,9 +150,15 @@ def offer_place(item: EventItem) -> bool:
 
 def lock_checkout(checkout_id: str) -> Checkout:
     """The checkout's row, locked: completion, failure and expiry re-lock it and return at
-    once if another got there first."""
-    return Checkout.objects.select_for_update().select_related("event").get(pk=checkout_id)
+    once if another got there first. Only its own row: the event's is every checkout's."""
+    return (
+        Checkout.objects.select_for_update(of=("self",)).select_related("event").get(pk=checkout_id)
+    )
 
 
 def lock_waitlist_entry(entry_id: str) -> WaitlistEntry:
-    return WaitlistEntry.objects.select_for_update().select_related("item").get(pk=entry_id)
+    return (
+        WaitlistEntry.objects.select_for_update(of=("self",))
+        .select_related("item")
+        .get(pk=entry_id)
+    )

@@ -62,7 +62,7 @@ def check_in_code(code: str, *, event_id: str | None = None) -> CheckedIn:
 def check_in(attendee_id: str, *, expect_event: str | None = None) -> CheckedIn:
     get_by_id(Attendee, attendee_id, "attendee")
     attendee = (
-        Attendee.objects.select_for_update()
+        Attendee.objects.select_for_update(of=("self",))  # the program may be absent
         .select_related("event__program", "contact")
         .get(pk=attendee_id)
     )

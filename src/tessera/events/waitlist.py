@@ -100,7 +100,7 @@ def _hand_over(item_id: str, count: int) -> int:
     if count <= 0:
         return 0
     entries = list(
-        WaitlistEntry.objects.select_for_update(skip_locked=True)
+        WaitlistEntry.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("contact", "event", "item")
         .filter(item_id=item_id, status=W.WAITING)
         .order_by("pk")[:count]
@@ -151,7 +151,7 @@ def offer_places(event_id: str) -> int:
 @transaction.atomic
 def _offer_next(item: EventItem) -> bool:
     entry = (
-        WaitlistEntry.objects.select_for_update(skip_locked=True)
+        WaitlistEntry.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("contact", "event", "item")
         .filter(item=item, status=W.WAITING)
         .order_by("pk")
