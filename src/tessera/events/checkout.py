@@ -4,10 +4,15 @@
 2. resolve the buyer and each attendee to a Contact (or a linked Lead) or a new Contact;
 3. record the attendees (``pending``), their answers, the draft invoice with one line per
    item bought and its attendee, then take capacity (items in key order, the event's
-   counter last) and the promo code's use, and commit;
-4. pay: by card through the billing saga (never inside a transaction: rule 4), by points
-   from the buyer's wallet, or nothing for a free checkout;
+   counter last) and the promo code's use;
+4. pay: by card through the billing saga (never inside a transaction: rule 4, so a card
+   checkout commits step 3 first), by points from the buyer's wallet, or nothing;
 5. complete (``outcome.complete``) or fail (``outcome.fail``), each in one transaction.
+
+A free or points checkout calls nothing outside the database: steps 2 to 5 are one
+transaction, its attendees are written registered, and the rows every checkout shares
+(item, event, the program's redemption account, the invoice counter) are locked by its
+last statements, so they are held for milliseconds, not for the whole checkout.
 
 A request carrying an Idempotency-Key is remembered on its checkout: a retry after a crash
 resumes it (and the billing saga resumes its payment) instead of registering twice.
@@ -15,6 +20,7 @@ resumes it (and the billing saga resumes its payment) instead of registering twi
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -108,9 +114,20 @@ class Reserved:
 
 @transaction.atomic(savepoint=False)
 def reserve(plan: Plan, request_key: str | None) -> Reserved:
-    """Steps 2 and 3 in one transaction: nothing of it stays if capacity is short."""
+    """Steps 2 and 3 of a card checkout in one transaction, committed before Stripe is
+    called: nothing of it stays if capacity is short."""
+    reserved = record(plan, request_key)
+    _take_places(reserved, plan)  # last: the item and event rows are shared
+    return reserved
+
+
+def record(plan: Plan, request_key: str | None, *, registered: bool = False) -> Reserved:
+    """Resolve the people and write the checkout, its attendees and their answers, then
+    the draft invoice and its lines; no capacity is taken yet. ``registered``: attendees
+    of a checkout that completes in this same transaction are written registered (a
+    refusal there cancels them, and nobody outside sees them in between)."""
     buyer, people = _people(plan)
-    checkout_id = new_id("chk")
+    checkout_id, now = new_id("chk"), timezone.now()
     attendees = [
         Attendee(
             id=new_id("att"),
@@ -119,6 +136,8 @@ def reserve(plan: Plan, request_key: str | None) -> Reserved:
             contact=contact,
             lead=lead,
             ticket=planned.ticket,
+            status=Attendee.Status.REGISTERED if registered else Attendee.Status.PENDING,
+            registered_at=now if registered else None,
         )
         for planned, (contact, lead) in zip(plan.attendees, people, strict=True)
     ]
@@ -133,7 +152,7 @@ def reserve(plan: Plan, request_key: str | None) -> Reserved:
     invoice_id = new_id("inv")
     # In the order of the records' story: the checkout, its attendees and their answers,
     # then the invoice and its lines (foreign keys are checked at commit, so the checkout
-    # may name its invoice first). Capacity is taken last.
+    # may name its invoice first).
     checkout = Checkout.objects.create(
         id=checkout_id,
         event=plan.event,
@@ -149,7 +168,7 @@ def reserve(plan: Plan, request_key: str | None) -> Reserved:
         currency=plan.event.currency,
         points=plan.points,
         stripe_payment_method=plan.card_id,
-        hold_expires_at=timezone.now() + timedelta(minutes=hold_minutes()),
+        hold_expires_at=now + timedelta(minutes=hold_minutes()),
         request_key=request_key,
     )
     Attendee.objects.bulk_create(attendees)
@@ -161,11 +180,16 @@ def reserve(plan: Plan, request_key: str | None) -> Reserved:
         reference=checkout_id,
         invoice_id=invoice_id,
     )
-    if plan.promo is not None:
-        capacity.take_promo_use(plan.promo)
-    capacity.take_places(plan.event, wanted, places)  # last: the event's row is shared
     checkout.invoice = invoice
     return Reserved(checkout, attendees, invoice)
+
+
+def _take_places(reserved: Reserved, plan: Plan) -> None:
+    """The promo code's use, then the places (items in key order, the event's row last)."""
+    checkout = reserved.checkout
+    if plan.promo is not None:
+        capacity.take_promo_use(plan.promo)
+    capacity.take_places(plan.event, checkout.held_items, checkout.held_places)
 
 
 def _locked_offer(plan: Plan) -> WaitlistEntry | None:
@@ -226,14 +250,22 @@ def _charge(checkout: Checkout, *, payment_method_id: str) -> CheckoutOutcome:
 
 def _settle_in_one(plan: Plan, request_key: str | None) -> CheckoutOutcome:
     with transaction.atomic():
-        reserved = reserve(plan, request_key)
-        if reserved.checkout.payment == Checkout.Payment.NONE:
-            outcome.complete(
-                reserved.checkout, attendees=reserved.attendees, invoice=reserved.invoice
-            )
+        reserved = record(plan, request_key, registered=True)
+        # A refused wallet rolls back to this savepoint, and only that; nothing else in a
+        # free checkout can fail without failing it all.
+        paying = plan.payment == Checkout.Payment.WALLET
+        try:
+            with transaction.atomic() if paying else nullcontext():
+                outcome.complete(
+                    reserved.checkout,
+                    attendees=reserved.attendees,
+                    invoice=reserved.invoice,
+                    take=lambda: _take_and_pay(reserved, plan),
+                )
             refused = None
-        else:
-            refused = _debit_points(reserved, plan)
+        except InsufficientFunds as exc:  # nothing was taken: there is nothing to give back
+            outcome.fail(reserved.checkout, "insufficient_balance", str(exc.detail), held=False)
+            refused = exc
     if refused is not None:  # raised once the recorded failure has committed
         balance = int(refused.extra.get("balance", 0))
         locale = settings.TESSERA_LOCALE
@@ -247,31 +279,28 @@ def _settle_in_one(plan: Plan, request_key: str | None) -> CheckoutOutcome:
     return outcome.loaded(reserved.checkout, reserved.attendees, reserved.invoice)
 
 
-def _debit_points(reserved: Reserved, plan: Plan) -> InsufficientFunds | None:
+def _take_and_pay(reserved: Reserved, plan: Plan) -> WalletTransaction | None:
+    """The end of a free or points checkout, just before the invoice's number: every row
+    other checkouts share (item, event, the program's redemption account, the numbering
+    counter) is locked here, for the last few statements before the commit."""
+    _take_places(reserved, plan)
+    if reserved.checkout.payment != Checkout.Payment.WALLET:
+        return None
     checkout, member = reserved.checkout, plan.member
     if member is None:
         raise TypeError("a wallet checkout has a member")
-    try:
-        with transaction.atomic():  # a refusal leaves the failure below to commit
-            wtx = move_points(
-                member,
-                type=WalletTransaction.Type.ORDER_PLACED,
-                points=-checkout.points,
-                reference=f"checkout:{checkout.pk}",
-                counter=member.program.redemption_account,
-                object_type="checkout",
-                object_id=checkout.pk,
-                detail={
-                    "event": plan.event.name,
-                    "event_id": plan.event.pk,
-                    "checkout_id": checkout.pk,
-                    "invoice_id": checkout.invoice_id,
-                },
-            )
-    except InsufficientFunds as exc:
-        outcome.fail(checkout, "insufficient_balance", str(exc.detail))
-        return exc
-    outcome.complete(
-        checkout, wallet_transaction=wtx, attendees=reserved.attendees, invoice=reserved.invoice
+    return move_points(
+        member,
+        type=WalletTransaction.Type.ORDER_PLACED,
+        points=-checkout.points,
+        reference=f"checkout:{checkout.pk}",
+        counter=member.program.redemption_account,
+        object_type="checkout",
+        object_id=checkout.pk,
+        detail={
+            "event": plan.event.name,
+            "event_id": plan.event.pk,
+            "checkout_id": checkout.pk,
+            "invoice_id": checkout.invoice_id,
+        },
     )
-    return None

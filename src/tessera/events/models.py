@@ -5,18 +5,76 @@ checkout in progress or held for a waitlist offer) and, per item, ``waiting``: w
 entries not yet offered, which count against what a new buyer can take. Counters move
 only through ``events.capacity`` by conditional updates, and the database refuses a
 counter past its capacity (check constraints), so no code path can oversell even by
-mistake.
+mistake. A whole-row ``save()`` (the admin's, say) never writes a counter back: it would
+write the value read when the form was opened over every place taken since.
+
+An event's catalogue (its items and questions) is read by every checkout and changes
+rarely, so checkouts cache it per process under ``catalogue_version``, which every save or
+delete of an item or a question moves on (``events.catalogue``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
 from tessera.core.ids import PublicIdField
 
 
-class Event(models.Model):
+class KeepsCounters(models.Model):
+    """A model whose counters move only by conditional updates: a save of a row that
+    exists writes every field but those."""
+
+    counters: tuple[str, ...] = ()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in self.counters
+            ]
+        super().save(*args, **kwargs)
+
+    def _check_capacity(self, taken: int) -> None:
+        capacity = getattr(self, "capacity", None)
+        if capacity is not None and capacity < taken:
+            raise ValidationError({"capacity": f"{taken} places are taken or owed to the waitlist"})
+
+
+def touch_catalogue(event_id: str) -> None:
+    """Tell every process's checkout cache that the event's items or questions changed."""
+    Event.objects.filter(pk=event_id).update(catalogue_version=F("catalogue_version") + 1)
+
+
+class ChangesCatalogue(models.Model):
+    """An item or a question: saving or deleting one moves the event's catalogue on."""
+
+    event_id: str
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        touch_catalogue(self.event_id)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        event_id = self.event_id
+        deleted = super().delete(*args, **kwargs)
+        touch_catalogue(event_id)
+        return deleted
+
+
+class Event(KeepsCounters):
+    counters = ("sold", "catalogue_version")
+
     class Status(models.TextChoices):
         DRAFT = "draft"
         LIVE = "live"
@@ -39,6 +97,7 @@ class Event(models.Model):
     )
     attendance_points = models.PositiveIntegerField(default=0)
     waitlist_offer_hours = models.PositiveIntegerField(default=48)
+    catalogue_version = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -54,8 +113,13 @@ class Event(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        self._check_capacity(self.sold)
 
-class EventItem(models.Model):
+
+class EventItem(ChangesCatalogue, KeepsCounters):
+    counters = ("sold", "waiting")
+
     class Kind(models.TextChoices):
         TICKET = "ticket"
         ADDON = "addon"
@@ -92,13 +156,16 @@ class EventItem(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        self._check_capacity(self.sold + self.waiting)
+
     @property
     def takes_a_place(self) -> bool:
         """Tickets are places at the event; add-ons, donations and products are not."""
         return self.kind == self.Kind.TICKET
 
 
-class Question(models.Model):
+class Question(ChangesCatalogue):
     class Type(models.TextChoices):
         TEXT = "text"
         NUMBER = "number"
@@ -126,7 +193,9 @@ class Question(models.Model):
         return self.label
 
 
-class PromoCode(models.Model):
+class PromoCode(KeepsCounters):
+    counters = ("used",)
+
     id = PublicIdField(prefix="prm")
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="promo_codes")
     code = models.CharField(max_length=64, help_text="Stored upper case; matched in any case")

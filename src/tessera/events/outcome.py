@@ -10,7 +10,9 @@ whose buyer never finished 3-D Secure (``expire_holds``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -41,23 +43,46 @@ def complete(
     wallet_transaction: WalletTransaction | None = None,
     attendees: list[Attendee] | None = None,
     invoice: Invoice | None = None,
+    take: Callable[[], WalletTransaction | None] | None = None,
 ) -> None:
     """Register the attendees, issue the invoice (paid), queue the confirmation. Given the
-    attendees and the invoice written in this same transaction, it reads neither back."""
+    attendees and the invoice written in this same transaction, it reads neither back.
+    ``take`` (a free or points checkout) takes the places and the points after every
+    other write and before the invoice's number, so the rows all checkouts share stay
+    locked only for the end of the transaction; what it raises rolls all of it back."""
     if checkout.status in (S.PAID, S.FREE):
         return
     now = timezone.now()
     if attendees is None:
         attendees = list(checkout.attendees.select_related("contact"))
-    Attendee.objects.filter(checkout=checkout).update(
-        status=Attendee.Status.REGISTERED, registered_at=now
-    )
-    for attendee in attendees:
-        attendee.status, attendee.registered_at = Attendee.Status.REGISTERED, now
+    if any(a.status != Attendee.Status.REGISTERED for a in attendees):
+        Attendee.objects.filter(checkout=checkout).update(
+            status=Attendee.Status.REGISTERED, registered_at=now
+        )
+        for attendee in attendees:
+            attendee.status, attendee.registered_at = Attendee.Status.REGISTERED, now
     if checkout.waitlist_entry_id:
         WaitlistEntry.objects.filter(pk=checkout.waitlist_entry_id).update(
             status=WaitlistEntry.Status.REDEEMED
         )
+    _timeline(checkout, attendees)
+    from tessera.events.tasks import send_confirmation_task
+
+    send_confirmation_task.enqueue(checkout.pk)
+    if take is not None:
+        wallet_transaction = take() or wallet_transaction
+    _mark_completed(checkout, now, txn, wallet_transaction)
+    if checkout.invoice_id:  # last: the numbering counter is one row every checkout shares
+        issued = issue_invoice(invoice if invoice is not None else checkout.invoice_id, paid=True)
+        checkout.invoice = issued
+
+
+def _mark_completed(
+    checkout: Checkout,
+    now: datetime,
+    txn: Transaction | None,
+    wallet_transaction: WalletTransaction | None,
+) -> None:
     checkout.status = S.PAID if checkout.total > 0 else S.FREE
     checkout.completed_at = now
     checkout.hold_expires_at = None
@@ -78,13 +103,6 @@ def complete(
             "wallet_transaction",
         ]
     )
-    _timeline(checkout, attendees)
-    from tessera.events.tasks import send_confirmation_task
-
-    send_confirmation_task.enqueue(checkout.pk)
-    if checkout.invoice_id:  # last: the numbering counter is one row every checkout shares
-        issued = issue_invoice(invoice if invoice is not None else checkout.invoice_id, paid=True)
-        checkout.invoice = issued
 
 
 def _timeline(checkout: Checkout, attendees: list[Attendee]) -> None:
@@ -99,11 +117,17 @@ def _timeline(checkout: Checkout, attendees: list[Attendee]) -> None:
         )
 
 
-def fail(checkout: Checkout, code: str, message: str, *, status: str = S.FAILED) -> None:
-    """Give back what the checkout held; keep its records, marked, for the audit trail."""
+def fail(
+    checkout: Checkout, code: str, message: str, *, status: str = S.FAILED, held: bool = True
+) -> None:
+    """Give back what the checkout held; keep its records, marked, for the audit trail.
+    ``held=False``: it failed before taking anything, so nothing is given back."""
     if checkout.is_final:
         return
-    release(checkout)
+    if held:
+        release(checkout)
+    else:
+        checkout.released = True
     now = timezone.now()
     checkout.attendees.exclude(status=Attendee.Status.CANCELLED).update(
         status=Attendee.Status.CANCELLED, cancelled_at=now
@@ -122,6 +146,7 @@ def fail(checkout: Checkout, code: str, message: str, *, status: str = S.FAILED)
             "failure_message",
             "hold_expires_at",
             "completed_at",
+            "released",
         ]
     )
 

@@ -13,7 +13,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Prefetch
 from django.utils import timezone
 
 from tessera.billing.invoices import LineSpec, Priced, price_lines
@@ -21,7 +20,8 @@ from tessera.core.errors import ValidationFailed
 from tessera.core.lookup import get_by_id
 from tessera.core.money import minor_unit_digits
 from tessera.events import answers as answer_rules
-from tessera.events.models import Event, EventItem, PromoCode, Question, WaitlistEntry
+from tessera.events.catalogue import catalogue
+from tessera.events.models import Event, EventItem, PromoCode, WaitlistEntry
 from tessera.events.pricing import discounts
 from tessera.events.requests import AnswerIn, CheckoutIn, LineIn
 from tessera.loyalty.models import Member
@@ -81,15 +81,8 @@ class Problems:
 
 
 def load_event(event_id: str) -> Event:
-    """The event with what a checkout reads: items, questions (with their items), codes."""
-    return get_by_id(
-        Event.objects.select_related("program").prefetch_related(
-            "items",
-            Prefetch("questions", queryset=Question.objects.prefetch_related("items")),
-        ),
-        event_id,
-        "event",
-    )
+    """The event and its program, read fresh; its catalogue comes from ``catalogue``."""
+    return get_by_id(Event.objects.select_related("program"), event_id, "event")
 
 
 def plan_checkout(request: CheckoutIn, *, now: datetime | None = None) -> Plan:
@@ -102,11 +95,12 @@ def plan_checkout(request: CheckoutIn, *, now: datetime | None = None) -> Plan:
         problems.add("attendees", "a checkout needs at least one attendee")
     if len(request.attendees) > MAX_ATTENDEES:
         problems.add("attendees", f"at most {MAX_ATTENDEES} attendees per checkout")
-    items = {item.pk: item for item in event.items.all()}
+    listed = catalogue(event)
+    items = dict(listed.items)  # the cached dict is shared: never changed here
     offer = _offer(event, request.waitlist_token, problems, now)
     attendees, lines, wanted = _attendee_lines(request, items, problems, now, offer)
     _check_max_per_order(request, items, problems)
-    questions = list(event.questions.all())
+    questions = list(listed.questions)
     order_answers = answer_rules.check_order_answers(questions, request.answers, problems)
     for planned in attendees:
         attendee = request.attendees[planned.index]
