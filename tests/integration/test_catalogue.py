@@ -20,40 +20,52 @@ def fields(problem: dict[str, Any]) -> list[str]:
     return [e["field"] for e in problem["errors"]]
 
 
-def test_a_second_checkout_reads_the_catalogue_from_the_cache(api: Api) -> None:
+@pytest.fixture
+def sold_once(api: Api) -> tuple[Event, EventItem]:
+    """An event whose free ticket one checkout has bought: its catalogue is cached."""
     ev = event()
     ticket = item(ev, price=0)
     api.post(f"/events/{ev.pk}/checkout", body(attendee(ticket, 1)))
+    return ev, ticket
+
+
+def edit(ticket: EventItem, **change: Any) -> None:
+    edited = EventItem.objects.get(pk=ticket.pk)
+    for name, value in change.items():
+        setattr(edited, name, value)
+    edited.save()
+
+
+def test_a_second_checkout_reads_the_catalogue_from_the_cache(
+    sold_once: tuple[Event, EventItem],
+) -> None:
+    ev, _ = sold_once
     fresh = Event.objects.get(pk=ev.pk)
     assert catalogue(fresh) is catalogue(fresh)
 
 
-def test_an_item_switched_off_after_a_checkout_is_refused_by_the_next(api: Api) -> None:
-    ev = event()
-    ticket = item(ev, price=0)
-    api.post(f"/events/{ev.pk}/checkout", body(attendee(ticket, 1)))
-    edited = EventItem.objects.get(pk=ticket.pk)
-    edited.active = False
-    edited.save()
+def test_an_item_switched_off_after_a_checkout_is_refused_by_the_next(
+    api: Api, sold_once: tuple[Event, EventItem]
+) -> None:
+    ev, ticket = sold_once
+    edit(ticket, active=False)
     r = api.post(f"/events/{ev.pk}/checkout", body(attendee(ticket, 2)))
     assert fields(assert_problem(r, 422, "validation_error")) == ["attendees.0.items.0.item_id"]
 
 
-def test_a_price_changed_after_a_checkout_is_charged_by_the_next(api: Api) -> None:
-    ev = event()
-    ticket = item(ev, price=0)
-    api.post(f"/events/{ev.pk}/checkout", body(attendee(ticket, 1)))
-    edited = EventItem.objects.get(pk=ticket.pk)
-    edited.price = 1500
-    edited.save()
+def test_a_price_changed_after_a_checkout_is_charged_by_the_next(
+    api: Api, sold_once: tuple[Event, EventItem]
+) -> None:
+    ev, ticket = sold_once
+    edit(ticket, price=1500)
     r = api.post(f"/events/{ev.pk}/checkout", body(attendee(ticket, 2)))
     assert fields(assert_problem(r, 422, "validation_error")) == ["payment"]
 
 
-def test_a_question_added_after_a_checkout_is_asked_by_the_next(api: Api) -> None:
-    ev = event()
-    ticket = item(ev, price=0)
-    api.post(f"/events/{ev.pk}/checkout", body(attendee(ticket, 1)))
+def test_a_question_added_after_a_checkout_is_asked_by_the_next(
+    api: Api, sold_once: tuple[Event, EventItem]
+) -> None:
+    ev, ticket = sold_once
     asked = question(ev, required=True)
     r = api.post(f"/events/{ev.pk}/checkout", body(attendee(ticket, 2)))
     problem = assert_problem(r, 422, "validation_error")

@@ -58,9 +58,3 @@ def _load(event: Event) -> Catalogue:
         Prefetch("items", queryset=EventItem.objects.only("id"))
     )
     return Catalogue(event.catalogue_version, items, tuple(questions))
-
-
-def forget() -> None:
-    """Empty the cache (tests that rewrite rows behind the models' back)."""
-    with _lock:
-        _cache.clear()

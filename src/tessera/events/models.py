@@ -42,10 +42,11 @@ class KeepsCounters(models.Model):
             ]
         super().save(*args, **kwargs)
 
-    def _check_capacity(self, taken: int) -> None:
-        capacity = getattr(self, "capacity", None)
-        if capacity is not None and capacity < taken:
-            raise ValidationError({"capacity": f"{taken} places are taken or owed to the waitlist"})
+
+def check_capacity(capacity: int | None, taken: int) -> None:
+    """A form's check: a capacity below the places taken would break the counter's rule."""
+    if capacity is not None and capacity < taken:
+        raise ValidationError({"capacity": f"{taken} places are taken or owed to the waitlist"})
 
 
 def touch_catalogue(event_id: str) -> None:
@@ -114,7 +115,7 @@ class Event(KeepsCounters):
         return self.name
 
     def clean(self) -> None:
-        self._check_capacity(self.sold)
+        check_capacity(self.capacity, self.sold)
 
 
 class EventItem(ChangesCatalogue, KeepsCounters):
@@ -157,7 +158,7 @@ class EventItem(ChangesCatalogue, KeepsCounters):
         return self.name
 
     def clean(self) -> None:
-        self._check_capacity(self.sold + self.waiting)
+        check_capacity(self.capacity, self.sold + self.waiting)
 
     @property
     def takes_a_place(self) -> bool:
