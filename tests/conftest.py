@@ -99,3 +99,11 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["code"] == code
     assert body["title"] and body["detail"] and body["type"].endswith(code)
     return body
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Rate-limit counters live in the process's cache: each test starts from none."""
+    from django.core.cache import cache
+
+    cache.clear()

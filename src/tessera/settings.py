@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "ninja",
     "django_tasks",
     "django_tasks_db",
+    "django_ratelimit",
+    "csp",
     "tessera.core",
     "tessera.crm",
     "tessera.ledger",
@@ -78,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     # Last, so that they wrap the API view itself: they see the raw body and the final
     # response. The problem layer is innermost so idempotent replays store what clients get.
     "tessera.api.middleware.ApiWriteMiddleware",
@@ -97,6 +101,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "tessera.portal.context.portal",
             ],
         },
     },
@@ -189,6 +194,7 @@ API_PAGE_SIZE_MAX = 100
 
 # --- i18n, static --------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
+LANGUAGES = [("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("es", "Español")]
 TESSERA_LOCALE = os.environ.get("TESSERA_LOCALE", "en_US")
 TESSERA_DEFAULT_REGION = os.environ.get("TESSERA_DEFAULT_REGION", "US").upper()
 TIME_ZONE = "UTC"
@@ -199,6 +205,88 @@ STATIC_ROOT = os.environ.get("STATIC_ROOT") or None  # only for `collectstatic`
 # Serve straight from the apps' static folders, so no collectstatic step is needed.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- portal: sign-in, sessions, rate limits, content security ------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    # Single-use sign-in links (django-sesame): a token in the link stands for the password.
+    "sesame.backends.ModelBackend",
+]
+LOGIN_URL = "/signin"
+SESAME_MAX_AGE = int(os.environ.get("TESSERA_SIGNIN_LINK_MINUTES", "15")) * 60
+SESAME_ONE_TIME = True
+SESAME_TOKEN_NAME = "token"  # noqa: S105 - the query parameter's name, not a secret
+SESSION_COOKIE_HTTPONLY = True
+# Forms carry the CSRF token in a hidden field (htmx sends it from there): no script reads
+# the cookie.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = 14 * 24 * 3600
+# Absolute links in emails; unset, they are built from the host of the request that asked.
+TESSERA_SITE_URL = os.environ.get("TESSERA_SITE_URL", "").rstrip("/")
+# Rate limits count in a cache every web process shares when one is configured: Redis by
+# TESSERA_CACHE_URL (redis://host:6379/0). Without it each process counts on its own (the
+# demo and tests run one), so N workers allow N times the limit; the README says so.
+TESSERA_CACHE_URL = os.environ.get("TESSERA_CACHE_URL", "")
+if TESSERA_CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": TESSERA_CACHE_URL,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# django-ratelimit lists only memcached and django-redis as its shared caches; Django's own
+# Redis backend increments atomically too, and the local-memory one is the documented
+# single-process fallback above.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+RATELIMIT_VIEW = "tessera.portal.views.account.rate_limited"
+# Sign-in requests: per address and per client.
+TESSERA_SIGNIN_RATE_PER_EMAIL = os.environ.get("TESSERA_SIGNIN_RATE_PER_EMAIL", "5/h")
+TESSERA_SIGNIN_RATE_PER_CLIENT = os.environ.get("TESSERA_SIGNIN_RATE_PER_CLIENT", "20/h")
+
+# Stripe.js: Stripe's own copy, or the one the emulator serves when STRIPE_API_BASE is set.
+STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL") or (
+    f"{os.environ['STRIPE_API_BASE'].rstrip('/')}/js.stripe.com/v3/"
+    if os.environ.get("STRIPE_API_BASE")
+    else "https://js.stripe.com/v3/"
+)
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+_STRIPE_ORIGINS = sorted(
+    {_origin(STRIPE_JS_URL), "https://js.stripe.com", "https://api.stripe.com"}
+    | ({_origin(os.environ["STRIPE_API_BASE"])} if os.environ.get("STRIPE_API_BASE") else set())
+)
+_MEDIA_ORIGINS = [
+    o.strip() for o in os.environ.get("TESSERA_MEDIA_ORIGINS", "").split(",") if o.strip()
+]
+# Our own assets and Stripe's, nothing else: no inline script, no CDN.
+CONTENT_SECURITY_POLICY = {
+    # The API's interactive docs (Swagger UI) run an inline script of django-ninja's.
+    "EXCLUDE_URL_PREFIXES": ["/api/v1/docs"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", *_STRIPE_ORIGINS],
+        "frame-src": ["'self'", *_STRIPE_ORIGINS, "https://hooks.stripe.com"],
+        "connect-src": ["'self'", *_STRIPE_ORIGINS],
+        "img-src": ["'self'", "data:", "https://*.stripe.com"],
+        "style-src": ["'self'"],
+        # Activity videos play from wherever the program hosts them (https), or from the
+        # origins named in TESSERA_MEDIA_ORIGINS (a local file server, in tests).
+        "media-src": ["'self'", "https:", *_MEDIA_ORIGINS],
+        "frame-ancestors": ["'self'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,11 +1,10 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from tessera.api.v1 import api
-from tessera.portal import views as portal
 
 urlpatterns = [
-    path("", portal.home, name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("", include("tessera.portal.urls")),
 ]

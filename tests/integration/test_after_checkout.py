@@ -241,6 +241,15 @@ class TestWaitlist:
         admin_api.post(f"/attendees/{holder['attendees'][0]['id']}/cancel", {"refund": False})
         assert "waitlist token" in OutboundEmail.objects.get(template="waitlist_offer").text_body
 
+    def test_the_offer_links_to_the_event_page_with_its_token(
+        self, api: Api, admin_api: Api, full: Any
+    ) -> None:
+        ev, ticket, holder = full
+        self.join(api, ev, ticket, 2)
+        admin_api.post(f"/attendees/{holder['attendees'][0]['id']}/cancel", {"refund": False})
+        text = OutboundEmail.objects.get(template="waitlist_offer").text_body
+        assert f"/events/{ev.pk}?waitlist_token={_token(text)}" in text
+
     def test_someone_not_waiting_cannot_take_the_freed_place(
         self, api: Api, admin_api: Api, full: Any
     ) -> None:

@@ -30,6 +30,9 @@ from tessera.notifications.services import queue_email
 DEMO_ADMIN_USER = "admin"
 DEMO_ADMIN_PASSWORD = "tessera-demo"  # noqa: S105 - printed to the person running the demo
 DEMO_KEY_NAME = "demo"
+DEMO_MEMBER_EMAIL = "ada@northwind.example"  # a member with a wallet, for the portal
+# A short CC0 film (MDN's examples); the portal plays it from there (https media is allowed).
+DEMO_VIDEO_URL = "https://interactive-examples.mdn.mozilla.net/media/cc0-videos/flower.webm"
 
 ACCOUNTS = [
     {"name": "Northwind Traders", "website": "northwind.example", "city": "Seattle",
@@ -148,7 +151,7 @@ def _load_loyalty() -> None:
     )  # fmt: skip
     create_activity(
         {"program_id": program.pk, "kind": "video", "title": "Welcome video", "points": 75,
-         "video_url": "https://videos.example/welcome", "min_watch_seconds": 90}
+         "video_url": DEMO_VIDEO_URL, "min_watch_seconds": 4}
     )  # fmt: skip
     complete_activity(ada_member.pk, quiz.pk, {"answer": "Ada Lovelace"})
     mug = create_product(

@@ -67,6 +67,9 @@ class PersonMixin(AddressMixin):
 
 class Contact(PersonMixin):
     id = PublicIdField(prefix="con")
+    # Salesforce's "Email Opt Out": no reminders (low balance). Receipts, tickets and
+    # sign-in links are what the person asked for and are always sent.
+    email_opt_out = models.BooleanField(default=False)
     account = models.ForeignKey(
         Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
     )

@@ -241,6 +241,21 @@ def update_contact(contact_id: str, data: Mapping[str, Any]) -> Saved[Contact]:
     return saved
 
 
+@transaction.atomic(savepoint=False)
+def set_email_opt_out(contact_id: str, opted_out: bool) -> Contact:
+    """The person's choice about reminder emails, on their contact's timeline."""
+    get_contact(contact_id)
+    contact = Contact.objects.select_for_update().get(pk=contact_id)
+    if contact.email_opt_out != opted_out:
+        contact.email_opt_out = opted_out
+        contact.save(update_fields=["email_opt_out", "updated_at"])
+        record_timeline(
+            contact, kind="contact_updated", obj=contact,
+            summary="Opted out of reminder emails" if opted_out else "Opted in to reminder emails",
+        )  # fmt: skip
+    return contact
+
+
 @transaction.atomic(savepoint=False)  # callers that need one take it
 def update_lead(lead_id: str, data: Mapping[str, Any]) -> Saved[Lead]:
     return _update(Lead, "lead", lead_id, data, PERSON_FIELDS)

@@ -132,6 +132,7 @@ def _offer(entry: WaitlistEntry) -> None:
             "event": entry.event.name,
             "item": entry.item.name,
             "token": token,
+            "offer_path": f"/events/{entry.event_id}?waitlist_token={token}",
             "expires_at": local.strftime("%d %B %Y, %H:%M"),
             "time_zone": entry.event.timezone,
         },

@@ -27,7 +27,7 @@ def after_movement(member: Member, *, before: int, after: int) -> None:
         "balance": after,
         "threshold": threshold,
     }
-    if contact.email:
+    if contact.email and not contact.email_opt_out:
         queue_email("low_balance_member", to=contact.email, context=context, contact=contact)
     queue_email("low_balance_admin", to=admin_email(member.program), context=context)
 

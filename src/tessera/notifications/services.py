@@ -42,7 +42,7 @@ def queue_email(
 
     if attachments_from:
         parse_spec(attachments_from)
-    ctx = {"site_name": "Tessera", **context}
+    ctx = {"site_name": "Tessera", "site_url": site_url(), **context}
     base = f"notifications/email/{template}"
     subject = " ".join(render_to_string(f"{base}.subject.txt", ctx).split())
     email = OutboundEmail.objects.create(
@@ -56,6 +56,15 @@ def queue_email(
     )
     send_email.enqueue(email.pk)
     return email
+
+
+def site_url() -> str:
+    """Where links in emails point: TESSERA_SITE_URL (set it in production), else the first
+    host this site serves. The worker that renders some emails has no request to ask."""
+    if settings.TESSERA_SITE_URL:
+        return str(settings.TESSERA_SITE_URL)
+    host = next((h for h in settings.ALLOWED_HOSTS if h not in ("*", "testserver")), "localhost")
+    return f"http://{host.lstrip('.')}"
 
 
 def retry_delay(attempt: int) -> timedelta:

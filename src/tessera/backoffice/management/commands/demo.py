@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tessera.backoffice.demo import (
     DEMO_ADMIN_PASSWORD,
     DEMO_ADMIN_USER,
+    DEMO_MEMBER_EMAIL,
     demo_api_key,
     demo_state_file,
     prepare_demo_database,
@@ -111,6 +112,7 @@ class Command(BaseCommand):
         stripe_url = f"http://127.0.0.1:{_free_port()}"
         # Commands run beside the database later read the emulator's address from here.
         update_state(state, **{STATE_STRIPE_API_BASE: stripe_url})
+        os.environ.setdefault("TESSERA_SITE_URL", base)  # links in the demo's emails
         children = self._start(options, stripe_url)
         _register_webhook(stripe_url, f"{base}/api/v1/webhooks/stripe")
         payment_method, card_problem = _demo_card(stripe_url)
@@ -123,6 +125,8 @@ class Command(BaseCommand):
                     f"  OpenAPI:   {base}/api/v1/openapi.json",
                     f"  Admin:     {base}/admin/"
                     f"  (login {DEMO_ADMIN_USER} / {DEMO_ADMIN_PASSWORD})",
+                    f"  Portal:    {base}/signin  (members: {DEMO_MEMBER_EMAIL}; the sign-in"
+                    " email and its link are printed below; staff: the admin login)",
                     f"  API key:   {api_key}",
                     *([f"             {key_note}"] if key_note else []),
                     f"  Stripe:    local emulator at {stripe_url} (test card 4242 4242 4242 4242)",

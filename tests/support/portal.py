@@ -1,0 +1,35 @@
+"""Signing people in to the portal in tests, and reading what the portal emailed."""
+
+from __future__ import annotations
+
+import re
+
+from django.core import mail
+from django.test import Client
+
+from tessera.crm.models import Contact
+from tessera.notifications.models import OutboundEmail
+from tessera.portal.identity import user_for_contact
+
+
+def signed_in(contact: Contact) -> Client:
+    client = Client()
+    client.force_login(
+        user_for_contact(contact), backend="django.contrib.auth.backends.ModelBackend"
+    )
+    return client
+
+
+def signin_link(to: str) -> str:
+    """The path of the newest sign-in link queued for ``to``."""
+    email = (
+        OutboundEmail.objects.filter(template="signin_link", to=to).order_by("-created_at").first()
+    )
+    assert email is not None, f"no sign-in email to {to}"
+    found = re.search(r"https?://[^/\s]+(/signin/link\?\S+)", email.text_body)
+    assert found is not None, email.text_body
+    return found.group(1)
+
+
+def sent_count() -> int:
+    return len(mail.outbox)
