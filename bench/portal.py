@@ -29,6 +29,9 @@ rest of the host). Queries per page are counted in-process (Django's test client
 middleware, CaptureQueriesContext, without BEGIN/COMMIT/SAVEPOINT/RELEASE), with each
 page's slowest statements; ``EXPLAIN (ANALYZE, BUFFERS)`` of the dashboard's slowest one
 is printed. It asserts nothing; it measures. PostgreSQL only (the seeding uses COPY).
+
+The database stays after the run: ``--reuse`` measures it again without seeding (after an
+index tried on it by hand, say; drop what you tried afterwards).
 """
 
 from __future__ import annotations

@@ -143,6 +143,19 @@ class TestJsonTypesAreStrict:
         )  # fmt: skip
         assert fields(body) == ["starts_at"]
 
+    def test_a_timestamp_with_no_utc_form_is_refused(self, admin_api: Api) -> None:
+        start = "0001-01-01T00:00:00+01:00"  # an hour before the calendar begins, in UTC
+        body = assert_problem(
+            admin_api.post(
+                "/events",
+                {"name": "Edge", "starts_at": start, "ends_at": "2026-05-01T09:00:00+00:00",
+                 "timezone": "UTC", "currency": "USD"},
+            ),
+            422,
+            "validation_error",
+        )  # fmt: skip
+        assert fields(body) == ["starts_at"]
+
     def test_a_number_is_not_a_timestamp(self, admin_api: Api) -> None:
         prog = program()
         body = assert_problem(

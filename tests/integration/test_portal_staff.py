@@ -419,3 +419,53 @@ def test_list_offers_buttons_only_to_registered(
 
 def test_events_list_links_attendees(staff: Client, summit: Event) -> None:
     assert f"/staff/events/{summit.pk}/attendees" in text(staff.get("/staff/events"))
+
+
+# --- closed weeks are summed once -----------------------------------------------------------
+
+
+def _earned_last_month(club: Program) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tessera.loyalty.models import WalletTransaction
+
+    m = member(club, email="old@example.com")
+    question_ = question(club, points=40)
+    complete_activity(m.pk, question_.pk, {"answer": "Paris"})
+    WalletTransaction.objects.filter(member=m).update(
+        created_at=timezone.now() - timedelta(weeks=4)
+    )
+
+
+def test_a_closed_week_is_read_from_the_cache_the_second_time(club: Program) -> None:
+    from tessera.portal.staff.metrics import wallet_weeks
+
+    _earned_last_month(club)
+    weeks = last_weeks()
+    wallet_weeks(weeks)
+    with CaptureQueriesContext(connection) as queries:
+        wallet_weeks(weeks)
+    # One sum, of the open week alone: no UNION of the eleven closed ones.
+    assert [("UNION" in q["sql"]) for q in queries.captured_queries] == [False]
+
+
+def test_a_closed_week_keeps_its_sum(club: Program) -> None:
+    from tessera.portal.staff.metrics import wallet_weeks
+
+    _earned_last_month(club)
+    weeks = last_weeks()
+    assert wallet_weeks(weeks)["points_earned"] == wallet_weeks(weeks)["points_earned"]
+    assert 40 in wallet_weeks(weeks)["points_earned"]
+
+
+def test_the_open_week_is_summed_every_time(club: Program) -> None:
+    from tessera.portal.staff.metrics import wallet_weeks
+
+    weeks = last_weeks()
+    before = wallet_weeks(weeks)["points_earned"][-1]
+    complete_activity(
+        member(club, email="new@example.com").pk, question(club, points=7).pk, {"answer": "Paris"}
+    )
+    assert wallet_weeks(weeks)["points_earned"][-1] == before + 7

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar, get_args
 
 from ninja import Schema
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BeforeValidator,
     ConfigDict,
@@ -45,6 +46,16 @@ def _timestamp_string(value: Any) -> Any:
     return value
 
 
+def _representable(value: datetime) -> datetime:
+    # The database stores moments in UTC: one at the very edge of the calendar with an
+    # offset (0001-01-01T00:00+01:00) has no UTC form, and would fail in the save.
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the range of dates that can be stored") from None
+    return value
+
+
 IsoDate = Annotated[
     date,
     Strict(False),  # parsed from its string form, which strict mode would refuse
@@ -55,6 +66,7 @@ Timestamp = Annotated[
     AwareDatetime,
     Strict(False),
     BeforeValidator(_timestamp_string),
+    AfterValidator(_representable),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 

@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from functools import cache
 
-from babel.core import get_global
+from babel.core import Locale, get_global
 from babel.numbers import (
     format_currency,
     format_decimal,
@@ -157,7 +157,7 @@ class Money:
     def major(self) -> Decimal:
         return Decimal(self.amount).scaleb(-minor_unit_digits(self.currency))
 
-    def format(self, locale: str = "en_US") -> str:
+    def format(self, locale: str | Locale = "en_US") -> str:
         if self.currency == POINTS:
             return format_points(self.amount, locale)
         return str(format_currency(self.major, self.currency, locale=locale))
@@ -166,6 +166,6 @@ class Money:
         return self.format()
 
 
-def format_points(number: int, locale: str = "en_US") -> str:
+def format_points(number: int, locale: str | Locale = "en_US") -> str:
     """Points as people read them: "2,500 points", "1 point"."""
     return f"{format_decimal(number, locale=locale)} {'point' if abs(number) == 1 else 'points'}"

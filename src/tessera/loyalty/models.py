@@ -102,6 +102,8 @@ class PointLot(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["member", "id"], name="lot_member_idx"),
+            # The member's points about to expire (the portal's home page) in one range.
+            models.Index(fields=["member", "expires_at"], name="lot_member_expiry_idx"),
             models.Index(fields=["expires_at"], name="lot_expiry_idx"),
         ]
         constraints = [

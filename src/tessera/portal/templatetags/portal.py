@@ -6,8 +6,10 @@ browser's), so "1.234,50 €" for a German reader and "€1,234.50" for an Ameri
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from django import template
@@ -18,8 +20,18 @@ from tessera.core.money import Money
 register = template.Library()
 
 
-def reader_locale() -> str:
-    return translation.to_locale(translation.get_language() or "en-us")
+def reader_locale() -> Locale:
+    return _parsed(translation.to_locale(translation.get_language() or "en-us"))
+
+
+@lru_cache(maxsize=64)
+def _parsed(code: str) -> Locale:
+    # Babel parses a locale name on every call it is given one; a wallet page formats a
+    # few hundred amounts and dates.
+    try:
+        return Locale.parse(code)
+    except (ValueError, UnknownLocaleError):
+        return Locale.parse("en_US")
 
 
 @register.filter
