@@ -46,13 +46,16 @@ def _timestamp_string(value: Any) -> Any:
     return value
 
 
+UNSTORABLE_MOMENT = "is outside the range of dates that can be stored"
+
+
 def _representable(value: datetime) -> datetime:
     # The database stores moments in UTC: one at the very edge of the calendar with an
     # offset (0001-01-01T00:00+01:00) has no UTC form, and would fail in the save.
     try:
         value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("is outside the range of dates that can be stored") from None
+        raise ValueError(UNSTORABLE_MOMENT) from None
     return value
 
 
