@@ -3,12 +3,12 @@ width, and every Content-Security-Policy violation the browser reports."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.e2e.portal_stack import Stack, clear_output
+from tests.support.portal import SIGNIN_LINK
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 360, "height": 780}
@@ -67,9 +67,9 @@ class Journey:
             messages = self.stack.emails_to(email, timeout=0)
             if len(messages) > already:
                 body = _text_of(messages[-1])
-                found = re.search(r"(http://\S+/signin/link\?\S+)", body)
+                found = SIGNIN_LINK.search(body)
                 assert found is not None, body
-                return found.group(1)
+                return found.group(0)
             time.sleep(0.2)
         raise AssertionError(f"no sign-in email reached {email}")
 

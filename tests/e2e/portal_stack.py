@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -207,11 +206,6 @@ def chromium(stack: Stack) -> Iterator[Any]:
         )
         yield browser
         browser.close()
-
-
-def is_port_open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def clear_output(name: str) -> Path:

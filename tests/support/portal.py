@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from django.core import mail
 from django.test import Client
 
 from tessera.crm.models import Contact
@@ -20,16 +19,16 @@ def signed_in(contact: Contact) -> Client:
     return client
 
 
+# A sign-in link in an email's text, and its path on the site.
+SIGNIN_LINK = re.compile(r"https?://[^/\s]+(/signin/link\?\S+)")
+
+
 def signin_link(to: str) -> str:
     """The path of the newest sign-in link queued for ``to``."""
     email = (
         OutboundEmail.objects.filter(template="signin_link", to=to).order_by("-created_at").first()
     )
     assert email is not None, f"no sign-in email to {to}"
-    found = re.search(r"https?://[^/\s]+(/signin/link\?\S+)", email.text_body)
+    found = SIGNIN_LINK.search(email.text_body)
     assert found is not None, email.text_body
     return found.group(1)
-
-
-def sent_count() -> int:
-    return len(mail.outbox)

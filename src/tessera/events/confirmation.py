@@ -130,15 +130,6 @@ def build_attachments(argument: str) -> list[Attachment]:
             )
         )
     first = attendees.first()
-    calendar = CalendarEvent(
-        event_id=event.pk,
-        attendee_id=first.pk if first else checkout.pk,
-        name=event.name,
-        starts_at=event.starts_at,
-        ends_at=event.ends_at,
-        timezone=event.timezone,
-        venue=event.venue,
-        description=event.description,
-    )
+    calendar = CalendarEvent.of(event, first.pk if first else checkout.pk)
     out.append(Attachment("event.ics", event_ics(calendar), "text/calendar"))
     return out

@@ -9,10 +9,14 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
 import segno
+
+if TYPE_CHECKING:
+    from tessera.events.models import Event
 
 PRODID = "-//Tessera//Events//EN"
 # Medium error correction survives a scratched phone screen or a smudged print while
@@ -41,6 +45,15 @@ class CalendarEvent:
     # Raise it when a changed event is sent again: clients replace the entry with the same
     # UID only if the sequence grew.
     sequence: int = 0
+
+    @classmethod
+    def of(cls, event: Event, attendee_id: str, url: str = "") -> CalendarEvent:
+        """The calendar entry of ``event``; ``attendee_id`` makes its UID one per ticket."""
+        return cls(
+            event_id=event.pk, attendee_id=attendee_id, name=event.name,
+            starts_at=event.starts_at, ends_at=event.ends_at, timezone=event.timezone,
+            venue=event.venue, description=event.description, url=url,
+        )  # fmt: skip
 
 
 def qr_png(code: str, *, scale: int = 6) -> bytes:

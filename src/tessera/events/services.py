@@ -17,6 +17,7 @@ from django.db.models import F, QuerySet
 from tessera.core.errors import Conflict, ValidationFailed
 from tessera.core.lookup import get_by_id
 from tessera.core.money import POINTS, validate_currency
+from tessera.core.spreadsheet import safe_cell
 from tessera.events.models import Attendee, Checkout, Event, EventItem, PromoCode, Question
 from tessera.loyalty.models import Program
 
@@ -272,11 +273,5 @@ def attendees_csv(event_id: str, status: str | None) -> str:
         )
     )
     for row in rows.iterator(chunk_size=2000):
-        writer.writerow(_csv_safe(v) for v in row)
+        writer.writerow(safe_cell(v) for v in row)
     return out.getvalue()
-
-
-def _csv_safe(value: Any) -> str:
-    """A cell as text; one a spreadsheet would run as a formula is quoted with ' first."""
-    text = "" if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

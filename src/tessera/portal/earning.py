@@ -40,7 +40,6 @@ def vote_results(activity: Activity) -> list[tuple[str, int, int]]:
 @dataclass(frozen=True)
 class WatchReport:
     position: float  # seconds into the video, as the player says
-    ended: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from tessera.billing.models import Transaction
+from tessera.core.spreadsheet import safe_cell
 from tessera.loyalty.models import Member, PointLot, WalletTransaction
 
 PAGE_SIZE = 25
@@ -87,14 +88,9 @@ def csv_of(qs: QuerySet[WalletTransaction]) -> str:
     for row in qs.order_by("-pk").iterator(chunk_size=2000):
         writer.writerow([
             row.pk, row.created_at.isoformat(), row.type, row.label, row.points,
-            row.balance_after, _csv_safe(row.reference),
+            row.balance_after, safe_cell(row.reference),
         ])  # fmt: skip
     return out.getvalue()
-
-
-def _csv_safe(value: str) -> str:
-    # A cell a spreadsheet would run as a formula is quoted as text.
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 @dataclass(frozen=True)

@@ -2,39 +2,19 @@
 
 Each chart is its own response shown with ``<img>``: pygal's SVG carries a ``<style>`` and
 a ``<script>`` that the page's Content-Security-Policy (rightly) refuses inline. As an image
-it runs no script at all, so the script is dropped and the chart's response alone allows
-inline style (``chart_policy``).
+it runs no script at all: see ``tessera.portal.charts``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import pygal
-from pygal.style import Style
 
 from tessera.core.money import minor_unit_digits
+from tessera.portal.charts import STYLE, svg
 from tessera.portal.staff import metrics
 from tessera.portal.staff.metrics import Series
-
-# Pico's text colour and two series colours that keep 4.5:1 against white.
-STYLE = Style(
-    background="#ffffff",
-    plot_background="#ffffff",
-    foreground="#373c44",
-    foreground_strong="#1d2024",
-    foreground_subtle="#6b7280",
-    colors=("#0d47a1", "#b34700", "#0b6b2f", "#6a1b9a"),
-    font_family="system-ui, sans-serif",
-    title_font_size=18,
-    label_font_size=13,
-    major_label_font_size=13,
-    legend_font_size=14,
-)
-SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
-# Only this response allows inline style; it still allows no script of any kind.
-CHART_POLICY = {"style-src": ["'self'", "'unsafe-inline'"], "script-src": ["'none'"]}
 
 
 def _plotted(series: Series, values: list[int]) -> list[float]:
@@ -59,7 +39,7 @@ def render(series: Series) -> bytes:
     chart.x_labels = series.labels
     for name, values in series.values.items():
         chart.add(name, _plotted(series, values))
-    return SCRIPT.sub("", chart.render(is_unicode=True)).encode("utf-8")
+    return svg(chart)
 
 
 def _axis_title(series: Series) -> str:

@@ -20,8 +20,8 @@ from tessera.events.checkin import CheckedIn, check_in_code
 from tessera.events.models import Attendee, Event
 from tessera.events.tickets import InvalidTicketCode, verify_ticket
 from tessera.portal.identity import staff_page
+from tessera.portal.policy import adding
 from tessera.portal.staff.forms import CheckInForm
-from tessera.portal.staff.policy import adding
 from tessera.portal.submissions import attempt
 
 # The vendored scanner decodes in a Web Worker made from a blob: URL (where the browser

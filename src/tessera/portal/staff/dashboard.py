@@ -14,10 +14,11 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from tessera.events.models import Event
+from tessera.portal.charts import CHART_POLICY, svg_response
 from tessera.portal.identity import staff_page
+from tessera.portal.policy import replacing
 from tessera.portal.staff import charts, metrics
 from tessera.portal.staff.metrics import Series
-from tessera.portal.staff.policy import replacing
 from tessera.portal.templatetags.portal import money, pts
 
 EVENTS_PER_PAGE = 50
@@ -86,15 +87,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @staff_page
-@replacing(charts.CHART_POLICY)
+@replacing(CHART_POLICY)
 def chart(request: HttpRequest, name: str) -> HttpResponse:
     build = charts.CHARTS.get(name)
     if build is None:
         raise Http404("no such chart")
-    response = HttpResponse(charts.render(build()), content_type="image/svg+xml")
-    # Figures move all day; a minute's staleness is fine and spares a reload's queries.
-    response["Cache-Control"] = "private, max-age=60"
-    return response
+    return svg_response(charts.render(build()))
 
 
 @require_GET

@@ -91,15 +91,9 @@ def event_calendar(request: HttpRequest, viewer: Viewer, event_id: str) -> HttpR
         Event.objects.filter(Q(status=Event.Status.LIVE) | Q(pk=mine.event_id if mine else "")),
         pk=event_id,
     )
-    entry = CalendarEvent(
-        event_id=event.pk,
-        attendee_id=mine.pk if mine else viewer.contact.pk,
-        name=event.name,
-        starts_at=event.starts_at,
-        ends_at=event.ends_at,
-        timezone=event.timezone,
-        venue=event.venue,
-        description=event.description,
+    entry = CalendarEvent.of(
+        event,
+        mine.pk if mine else viewer.contact.pk,
         url=request.build_absolute_uri(f"/events/{event.pk}"),
     )
     response = HttpResponse(event_ics(entry, now=timezone.now()), content_type="text/calendar")

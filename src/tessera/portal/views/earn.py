@@ -91,7 +91,6 @@ def _balance(member: Member) -> int:
 
 class ProgressForm(forms.Form):
     position = forms.FloatField(min_value=0, max_value=86_400 * 2)
-    ended = forms.BooleanField(required=False)
 
 
 @require_POST
@@ -105,7 +104,7 @@ def progress(request: HttpRequest, viewer: Viewer, activity_id: str) -> HttpResp
     form = ProgressForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"errors": form.errors}, status=422)
-    report = WatchReport(form.cleaned_data["position"], bool(form.cleaned_data["ended"]))
+    report = WatchReport(form.cleaned_data["position"])
     outcome = attempt(lambda: report_watching(member, act, report))
     if outcome.error is not None or outcome.value is None:
         completion = Completion.objects.filter(member=member, activity=act).first()

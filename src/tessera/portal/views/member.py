@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from csp.decorators import csp_exempt
+import pygal
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -15,10 +15,12 @@ from tessera.core.errors import ValidationFailed
 from tessera.core.pagination import paginate
 from tessera.events.models import Attendee, Event
 from tessera.loyalty.models import WalletTransaction
-from tessera.portal import charts, wallet_views
+from tessera.portal import wallet_views
+from tessera.portal.charts import CHART_POLICY, STYLE, svg, svg_response
 from tessera.portal.earning import open_activities
 from tessera.portal.identity import Viewer, member_page, program_member
 from tessera.portal.pages import page
+from tessera.portal.policy import replacing
 
 
 class WalletFilterForm(forms.Form):
@@ -111,7 +113,6 @@ def wallet(request: HttpRequest, viewer: Viewer) -> HttpResponse:
         "movements": wallet_views.with_details(chunk.items),
         "next_cursor": chunk.next_cursor,
         "query": query.urlencode(),
-        "template": "portal/wallet_rows.html",
     }
     if request.headers.get("HX-Request") and request.GET.get("cursor"):
         return page(request, viewer, "portal/wallet_rows.html", context, section="wallet")
@@ -132,14 +133,16 @@ def wallet_csv(request: HttpRequest, viewer: Viewer) -> HttpResponse:
 
 
 @require_GET
-@csp_exempt()
+@replacing(CHART_POLICY)
 @member_page
 def wallet_chart(request: HttpRequest, viewer: Viewer) -> HttpResponse:
     member = program_member(viewer)
     points = wallet_views.balance_by_day(member)
-    svg = charts.line_chart(
-        str(_("Balance over time")),
-        [d.isoformat() for d, _ in points],
-        {str(_("Balance")): [b for _, b in points]},
-    )
-    return charts.svg_response(svg)
+    chart = pygal.Line(
+        style=STYLE, width=800, height=320, show_dots=len(points) <= 60, js=[],
+        x_label_rotation=30, show_minor_x_labels=False, title=str(_("Balance over time")),
+    )  # fmt: skip
+    chart.x_labels = [day.isoformat() for day, _balance in points]
+    chart.x_labels_major = chart.x_labels[:: max(1, len(points) // 8)]
+    chart.add(str(_("Balance")), [balance for _day, balance in points])
+    return svg_response(svg(chart))

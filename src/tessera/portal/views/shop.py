@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from tessera.billing.models import Transaction
 from tessera.billing.services import settle_from_gateway
 from tessera.core.errors import ProblemError
-from tessera.core.money import Money, minor_unit_digits
+from tessera.core.money import minor_unit_digits
 from tessera.loyalty.credit import PURPOSE, points_for, purchase_credit
 from tessera.loyalty.models import Member, Order, Product, WalletTransaction
 from tessera.loyalty.ordering import place_order
@@ -192,10 +192,10 @@ def _credit_page(
     error: ProblemError | None = None, status: int = 200,
 ) -> HttpResponse:  # fmt: skip
     currency = member.program.currency
-    one = Money(10 ** minor_unit_digits(currency), currency)
     context = {
         "form": form, "error": error, "currency": currency,
-        "rate": points_for(member, one.amount), "balance": member.wallet.balance,
+        "rate": points_for(member, 10 ** minor_unit_digits(currency)),
+        "balance": member.wallet.balance,
     }  # fmt: skip
     return page(request, viewer, "portal/credit.html", context, section="wallet", status=status)
 
