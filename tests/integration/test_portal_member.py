@@ -319,6 +319,16 @@ def test_credit_without_a_card_is_an_error_beside_the_field(browser: Client, ada
     assert response.status_code == 422 and b"Enter your card details" in response.content
 
 
+def test_an_amount_finer_than_the_currency_is_refused_beside_the_field(stripe_env: Any) -> None:
+    yen = member(
+        program(name="Yen club", currency="JPY", points_per_unit=1), email="jp@example.com"
+    )
+    response = signed_in(yen.contact).post(
+        "/credit", {"amount": "500.50", "payment_method_id": card(stripe_env), "form_key": _key()}
+    )
+    assert response.status_code == 422 and b"at most 0 decimals" in response.content
+
+
 def test_another_members_receipt_is_not_found(
     stripe_env: Any, browser: Client, club: Program
 ) -> None:

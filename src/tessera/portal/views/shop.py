@@ -136,6 +136,22 @@ class CreditForm(KeyedForm):
     )  # fmt: skip
     payment_method_id = forms.CharField(required=False, widget=forms.HiddenInput, max_length=255)
 
+    def __init__(self, *args: object, currency: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.digits = minor_unit_digits(currency)
+
+    def clean_amount(self) -> Decimal:
+        value: Decimal = self.cleaned_data["amount"]
+        if (value * 10**self.digits) % 1:
+            raise forms.ValidationError(
+                _("Use at most %(n)d decimals in this currency.") % {"n": self.digits}
+            )
+        return value
+
+    def minor_units(self) -> int:
+        """The amount in the currency's minor units (exact: ``clean_amount`` checked it)."""
+        return int(self.cleaned_data["amount"] * 10**self.digits)
+
     def clean_payment_method_id(self) -> str:
         value = str(self.cleaned_data.get("payment_method_id") or "")
         if not value.startswith("pm_"):
@@ -150,14 +166,14 @@ def credit(request: HttpRequest, viewer: Viewer) -> HttpResponse:
     currency = member.program.currency
     if request.method == "GET":
         initial = {"amount": request.GET.get("amount") or "25.00"}
-        return _credit_page(request, viewer, member, CreditForm(initial=initial))
-    form = CreditForm(request.POST)
+        return _credit_page(request, viewer, member, CreditForm(initial=initial, currency=currency))
+    form = CreditForm(request.POST, currency=currency)
     if not form.is_valid():
         return _credit_page(request, viewer, member, form, status=422)
     claimed = claim(request.user, form.cleaned_data["form_key"], "credit")
     if not isinstance(claimed, Claimed):
         return claimed
-    amount = int(form.cleaned_data["amount"] * 10 ** minor_unit_digits(currency))
+    amount = form.minor_units()
     outcome = attempt(
         lambda: purchase_credit(
             member.pk, amount=amount, currency=currency,
@@ -168,7 +184,7 @@ def credit(request: HttpRequest, viewer: Viewer) -> HttpResponse:
     )  # fmt: skip
     if outcome.error is not None or outcome.value is None:
         claimed.release()
-        fresh = CreditForm(initial={"amount": form.cleaned_data["amount"]})
+        fresh = CreditForm(initial={"amount": form.cleaned_data["amount"]}, currency=currency)
         return _credit_page(
             request,
             viewer,
