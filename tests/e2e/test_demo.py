@@ -28,7 +28,9 @@ def _request(url: str, key: str | None = None, body: dict | None = None) -> tupl
         req.add_header("Content-Type", "application/json")
         data = json.dumps(body).encode()
     try:
-        with urllib.request.urlopen(req, data=data, timeout=10) as resp:  # noqa: S310
+        # Longer than SQLite's 20 s busy timeout: on a loaded CI host a request may queue
+        # behind the demo worker's write transaction, which is slow there, not broken.
+        with urllib.request.urlopen(req, data=data, timeout=45) as resp:  # noqa: S310
             raw = resp.read().decode()
             status = resp.status
     except urllib.error.HTTPError as err:
