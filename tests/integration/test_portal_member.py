@@ -215,6 +215,20 @@ def test_a_double_clicked_order_orders_once(browser: Client, club: Program, ada:
     assert Order.objects.filter(status="placed").count() == 1
 
 
+def test_a_second_click_after_the_cart_emptied_lands_on_the_order(
+    browser: Client, club: Program
+) -> None:
+    _fill_cart(browser, product(club, price=100).pk)
+    first = browser.post("/shop/cart", {"order": "1", "form_key": _key()})
+    second = browser.post("/shop/cart", {"order": "1", "form_key": _key()})
+    assert second["Location"] == first["Location"]
+
+
+def test_ordering_an_empty_cart_leaves_its_key_free(browser: Client) -> None:
+    browser.post("/shop/cart", {"order": "1", "form_key": _key()})
+    assert not FormSubmission.objects.exists()
+
+
 def test_an_order_the_wallet_does_not_cover_shows_what_is_missing(
     browser: Client, club: Program, ada: Member
 ) -> None:

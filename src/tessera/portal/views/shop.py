@@ -91,11 +91,14 @@ def _order(
         {"product_id": line.product.pk, "quantity": line.quantity}
         for line in basket.lines(member.program_id)
     ]
-    if not lines:
-        return HttpResponseRedirect("/shop")
+    # The key is claimed before the cart is looked at: a second click whose session was read
+    # after the first click emptied the cart must still land on the first click's order.
     claimed = claim(request.user, form.cleaned_data.get("form_key", ""), "order")
     if not isinstance(claimed, Claimed):
         return claimed
+    if not lines:
+        claimed.release()
+        return HttpResponseRedirect("/shop")
     outcome = attempt(lambda: place_order(member.pk, lines))
     if outcome.error is not None or outcome.value is None:
         claimed.release()
