@@ -91,11 +91,23 @@ class MatchIn(Input):
     record: MatchRecordIn
 
 
+class FieldWeightOut(Schema):
+    field: str
+    level: str = Field(..., description="how the two values compared: exact, missing, ...")
+    weight: float = Field(..., description="log2 of m/u: evidence for (+) or against (-)")
+
+
 class MatchOut(Schema):
     object: str
     id: str
     score: int
     rule: str
+    match_probability: float | None = Field(
+        None, description="probabilistic mode: the probability the two are one record"
+    )
+    weights: list[FieldWeightOut] | None = Field(
+        None, description="probabilistic mode: each field's level and weight"
+    )
 
 
 class MatchResultOut(Schema):
@@ -116,31 +128,45 @@ class CriterionOut(Schema):
 class _RuleBase(Input):
     name: NonBlank = Field(..., max_length=120)
     description: Text = Field("", max_length=2000)
-    logic: str = Field(
-        ...,
+    logic: str | None = Field(
+        None,
         min_length=1,
         max_length=1000,
         pattern=LOGIC_PATTERN,
         description="criteria numbers with AND, OR, NOT and parentheses, e.g. (1 AND 2) OR 3; "
-        "it must name each criterion's number and parse",
+        "it must name each criterion's number and parse. Required in rules mode; in "
+        "probabilistic mode it only chooses the candidates (default: the standard rule's)",
     )
     action: Literal["allow", "block"] = "allow"
     active: bool = True
     candidate_limit: int = Field(200, ge=1, le=10_000)
+    mode: Literal["rules", "probabilistic"] = Field(
+        "rules",
+        description="rules: criteria thresholds and logic decide; probabilistic: the "
+        "object's trained Fellegi-Sunter model decides (see match_probability)",
+    )
+    match_probability: float = Field(
+        0.99, ge=0.0, le=1.0, description="probabilistic mode: the lowest probability that "
+        "counts as a match",
+    )  # fmt: skip
 
 
 class PersonRuleIn(_RuleBase):
     """A rule for contacts or leads: criteria on a person's fields."""
 
     object: Literal["contact", "lead"]
-    criteria: list[PersonCriterion] = Field(..., min_length=1, max_length=30)  # type: ignore[valid-type]
+    criteria: list[PersonCriterion] | None = Field(  # type: ignore[valid-type]
+        None, min_length=1, max_length=30, description="required in rules mode"
+    )
 
 
 class AccountRuleIn(_RuleBase):
     """A rule for accounts: criteria on an organisation's fields."""
 
     object: Literal["account"]
-    criteria: list[AccountCriterion] = Field(..., min_length=1, max_length=30)  # type: ignore[valid-type]
+    criteria: list[AccountCriterion] | None = Field(  # type: ignore[valid-type]
+        None, min_length=1, max_length=30, description="required in rules mode"
+    )
 
 
 RuleIn = Annotated[
@@ -159,6 +185,8 @@ class RuleUpdateIn(Input):
     action: Literal["allow", "block"] | None = None
     active: bool | None = None
     candidate_limit: int | None = Field(None, ge=1, le=10_000)
+    mode: Literal["rules", "probabilistic"] | None = None
+    match_probability: float | None = Field(None, ge=0.0, le=1.0)
 
 
 class RuleOut(Schema):
@@ -171,6 +199,8 @@ class RuleOut(Schema):
     active: bool
     is_standard: bool
     candidate_limit: int
+    mode: str
+    match_probability: float
     criteria: list[CriterionOut]
     created_at: datetime
     updated_at: datetime
@@ -204,7 +234,7 @@ def list_rules(request: HttpRequest, q: Query[PageQuery]) -> Any:
 
 @router.post("/matching-rules", response={201: RuleOut, **ERRORS}, auth=admin_auth)
 def create_rule(request: HttpRequest, payload: Body[RuleIn]) -> Status:
-    data = payload.model_dump()
+    data = payload.model_dump(exclude_none=True)
     return Status(201, rules_service.get_rule(rules_service.create_rule(data).pk))
 
 

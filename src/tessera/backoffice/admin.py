@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
-from django.utils.safestring import SafeString
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 # Importing it registers the card payment pages (kept apart: this module would pass 500 lines).
 from tessera.backoffice import admin_billing, admin_events  # noqa: F401 - registers
@@ -17,9 +18,11 @@ from tessera.core.apikeys import revoke_api_key
 from tessera.core.errors import ProblemError
 from tessera.core.models import ApiKey, IdempotencyKey
 from tessera.crm.matching import engine
-from tessera.crm.matching.keys import record_phone_e164
-from tessera.crm.matching.models import MatchingCriterion, MatchingRule, NameVariant
+from tessera.crm.matching.fs_model import field_weights
+from tessera.crm.matching.models import MatchingCriterion, MatchingModel, MatchingRule, NameVariant
+from tessera.crm.matching.probabilistic import model_of
 from tessera.crm.matching.services import check_definition, rules_changed
+from tessera.crm.matching.values import record_phone_e164
 from tessera.crm.models import Account, Contact, Lead, TimelineEntry
 from tessera.ledger.models import JournalEntry, LedgerAccount, Posting
 from tessera.loyalty.models import (
@@ -196,8 +199,8 @@ class CriterionInline(admin.TabularInline):
 
 @admin.register(MatchingRule)
 class MatchingRuleAdmin(admin.ModelAdmin):
-    list_display = ("name", "object", "action", "active", "is_standard", "updated_at")
-    list_filter = ("object", "active", "action")
+    list_display = ("name", "object", "mode", "action", "active", "is_standard", "updated_at")
+    list_filter = ("object", "mode", "active", "action")
     readonly_fields = ("id", "is_standard", "created_at", "updated_at")
     inlines = [CriterionInline]
 
@@ -207,6 +210,32 @@ class MatchingRuleAdmin(admin.ModelAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         rules_changed(form.instance.object)
+
+
+@admin.register(MatchingModel)
+class MatchingModelAdmin(ReadOnlyAdmin):
+    """The trained probabilistic models, with every weight: why two records match."""
+
+    list_display = ("object", "records", "pairs", "seconds", "trained_at")
+    fields = ("object", "records", "pairs", "seconds", "trained_at", "weights")
+    readonly_fields = fields
+
+    @admin.display(description="Weights per field and comparison level")
+    def weights(self, obj: MatchingModel) -> SafeString:
+        model = model_of(obj.object, obj.model)
+        rows = [
+            (name, label, f"{m:.4f}", f"{u:.6f}", f"{w:+.2f}")
+            for name in model.fields
+            for label, m, u, w in zip(
+                model.params[name].labels, model.params[name].m, model.params[name].u,
+                field_weights(model.params[name]), strict=True,
+            )
+        ]  # fmt: skip
+        body = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+        )
+        head = "<tr><th>field</th><th>level</th><th>m</th><th>u</th><th>weight log2(m/u)</th></tr>"
+        return format_html("<table>{}{}</table>", mark_safe(head), body)  # noqa: S308 - constant
 
 
 @admin.register(NameVariant)

@@ -40,10 +40,10 @@ from tessera.crm.matching.keys import (
     lock_names,
     lookup_keys,
     record_keys,
-    record_phone_e164,
     same_keys,
 )
 from tessera.crm.matching.rules import active_rules
+from tessera.crm.matching.values import record_phone_e164
 from tessera.crm.models import Contact, TimelineEntry
 from tessera.crm.services import PERSON_FIELDS
 

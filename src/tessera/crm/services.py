@@ -17,8 +17,9 @@ from tessera.core.locking import advisory_lock
 from tessera.core.lookup import get_by_id
 from tessera.crm.matching import engine
 from tessera.crm.matching.engine import Match, MatchResult
-from tessera.crm.matching.keys import lock_names, query_keys, record_phone_e164
+from tessera.crm.matching.keys import lock_names, query_keys
 from tessera.crm.matching.rules import active_rules
+from tessera.crm.matching.values import record_phone_e164
 from tessera.crm.models import Account, Contact, Lead, TimelineEntry
 
 PERSON_FIELDS = (
@@ -40,7 +41,14 @@ class DuplicateBlocked(ProblemError):
 
 
 def match_summary(m: Match) -> dict[str, Any]:
-    return {"object": m.object, "id": m.id, "score": m.score, "rule": m.rule}
+    out: dict[str, Any] = {"object": m.object, "id": m.id, "score": m.score, "rule": m.rule}
+    if m.probability is not None:
+        out["match_probability"] = round(m.probability, 6)
+        out["weights"] = [
+            {"field": name, "level": s.level, "weight": round(s.weight, 3)}
+            for name, s in (m.weights or {}).items()
+        ]
+    return out
 
 
 @dataclass

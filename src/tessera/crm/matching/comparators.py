@@ -2,9 +2,10 @@
 
 They follow Salesforce's documented fuzzy matching methods: a field's score is the best
 of its algorithms, and section-weighted fields (phone, street, postal code) add up the
-weights of the sections that agree. The engine handles blanks and thresholds; these are
-called for every candidate of every lookup, so anything derived from a single value is
-cached in ``normalize`` and the few pairwise computations here are cached too.
+weights of the sections that agree (a street name partly, by edit distance). The engine
+handles blanks and thresholds; these are called for every candidate of every lookup, so
+anything derived from a single value is cached in ``normalize`` and the few pairwise
+computations here are cached too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
 from tessera.crm.matching import normalize as n
+from tessera.crm.matching import streets
 
 __all__ = [
     "METHODS",
@@ -39,6 +41,7 @@ PHONETIC_SCORE = 90  # a shared sound alone is weaker evidence than the same spe
 
 PHONE_WEIGHTS = (10, 50, 30, 10)  # country code, area code, next three, last four
 STREET_WEIGHTS = (20, 50, 5, 25)  # number, name, suffix, unit
+STREET_NAME = 1  # the index of the name, the only section compared fuzzily
 ZIP_FIVE_WEIGHT, ZIP_PLUS_FOUR_WEIGHT = 90, 10
 # A postal code that is not identical is never a full match, like a US ZIP whose
 # plus-four differs; scaling keeps near-miss foreign codes in the same band.
@@ -87,6 +90,9 @@ def _initial(name: str) -> str:
 
 
 def first_name(a: str, b: str) -> int:
+    """Salesforce's first-name algorithms: exact, initials, name variant, Jaro-Winkler.
+    Not how the names sound, as for last names: "Tanya" and "Dawn" sound alike (TN) and
+    are two people at one address far more often than one person's typo."""
     fa, fb = n.fold(a), n.fold(b)
     if fa == fb:
         return 100
@@ -96,7 +102,7 @@ def first_name(a: str, b: str) -> int:
     key_a, key_b = " ".join(n.name_tokens(a)), " ".join(n.name_tokens(b))
     if key_b in n.name_variants(a) or key_a in n.name_variants(b):
         return 100
-    return max(_score(JaroWinkler.similarity(fa, fb) * 100), _phonetic(a, b))
+    return _score(JaroWinkler.similarity(fa, fb) * 100)
 
 
 def _keyboard_neighbours() -> dict[str, frozenset[str]]:
@@ -224,7 +230,11 @@ def title(a: str, b: str) -> int:
         return 100
     if _acronym(wa, wb):
         return 100
-    return _score(fuzz.token_set_ratio(" ".join(wa), " ".join(wb)))
+    # The best of edit distance and of a word-overlap similarity, which plays the part of
+    # the word-distribution comparison ("Marketing Director" / "Director of Marketing").
+    joined_a, joined_b = " ".join(wa), " ".join(wb)
+    overlap = fuzz.token_set_ratio(joined_a, joined_b)
+    return _score(max(overlap, Levenshtein.normalized_similarity(joined_a, joined_b) * 100))
 
 
 # --- places and numbers ------------------------------------------------------------
@@ -256,22 +266,67 @@ def phone(a: str, b: str) -> int:
     return total
 
 
+def _street_section(index: int, a: str, b: str) -> float:
+    """Agreement (0-1) of one street section; the name is the only fuzzy one."""
+    if a == b:
+        return 1.0
+    if index == STREET_NAME and a and b:
+        return _street_name_agreement(a, b)
+    return 0.0
+
+
+DIRECTION_CODES = frozenset(streets.DIRECTIONS.values())
+DROPPED_DIRECTION = 0.9  # "N Main" and "Main": people leave the direction out
+CONFLICT = 0.5  # "N Main" and "S Main", "Avenue C" and "Avenue D": other streets
+
+
+def _street_name_agreement(a: str, b: str) -> float:
+    """How far two street names agree (0-1). Letters are compared by edit distance, with a
+    transposition as one edit ("Mian"); but a direction on one side only costs little, and
+    a word that tells streets apart (another direction, a letter, a number) costs much."""
+    words_a, words_b = a.split(), b.split()
+    dirs_a = {w for w in words_a if w in DIRECTION_CODES}
+    dirs_b = {w for w in words_b if w in DIRECTION_CODES}
+    rest_a = [w for w in words_a if w not in DIRECTION_CODES] or words_a
+    rest_b = [w for w in words_b if w not in DIRECTION_CODES] or words_b
+    similarity = OSA.normalized_similarity(" ".join(rest_a), " ".join(rest_b))
+    conflict = bool(dirs_a and dirs_b and dirs_a != dirs_b) or _telling_word_differs(rest_a, rest_b)
+    if conflict:
+        return CONFLICT * similarity
+    if dirs_a != dirs_b:
+        return DROPPED_DIRECTION * similarity
+    return similarity
+
+
+def _telling_word_differs(words_a: list[str], words_b: list[str]) -> bool:
+    # Word by word, a one- or two-character word or one with a digit that differs is not a
+    # typo but another street ("Avenue C", "5th Street").
+    if len(words_a) != len(words_b):
+        return False
+    return any(
+        x != y and (len(x) <= 2 or len(y) <= 2 or _has_digit(x) or _has_digit(y))
+        for x, y in zip(words_a, words_b, strict=True)
+    )
+
+
 def street(a: str, b: str) -> int:
-    number_a, name_a, suffix_a, unit_a = n.street_sections(a)
-    number_b, name_b, suffix_b, unit_b = n.street_sections(b)
+    sections_a, sections_b = n.street_sections(a), n.street_sections(b)
+    number_a, name_a, _, unit_a = sections_a
+    number_b, name_b, _, unit_b = sections_b
     if not any((number_a, name_a, unit_a)) or not any((number_b, name_b, unit_b)):
         return exact(a, b)
-    w_number, w_name, w_suffix, w_unit = STREET_WEIGHTS
-    total = 0.0
-    total += w_number if number_a == number_b else 0
-    if name_a == name_b:
-        total += w_name
-    elif name_a and name_b:
-        # Transposed letters ("Mian") are the commonest typo, so they count as one edit.
-        total += w_name * OSA.normalized_similarity(name_a, name_b)
-    total += w_suffix if suffix_a == suffix_b else 0
-    total += w_unit if unit_a == unit_b else 0
-    return _score(total)
+    earned = present = 0.0
+    for index, (weight, sa, sb) in enumerate(
+        zip(STREET_WEIGHTS, sections_a, sections_b, strict=True)
+    ):
+        # A section blank on both sides ("12 Oak St" has no unit) is no evidence either
+        # way, so its weight goes to the sections that are there; counting it as agreeing
+        # would let a different house number on the same street reach the threshold.
+        if not (sa or sb):
+            continue
+        present += weight
+        earned += weight * _street_section(index, sa, sb)
+    return _score(100 * earned / present)
 
 
 def postal_code(a: str, b: str) -> int:

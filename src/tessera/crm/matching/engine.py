@@ -19,19 +19,13 @@ from django.db import connection
 from django.db.models import Model
 
 from tessera.core.bulk import insert_rows
-from tessera.crm.matching import logic
+from tessera.crm.matching import logic, probabilistic
 from tessera.crm.matching.comparators import METHODS
-from tessera.crm.matching.keys import (
-    field_text,
-    match_text,
-    query_keys,
-    record_keys,
-    record_phone,
-    same_keys,
-    swapped,
-)
+from tessera.crm.matching.fs_model import FieldScore
+from tessera.crm.matching.keys import query_keys, record_keys, same_keys, swapped
 from tessera.crm.matching.models import MatchKey
 from tessera.crm.matching.rules import OBJECT_MODELS, RuleSpec, active_rules
+from tessera.crm.matching.values import field_text, match_text, record_phone
 
 # Which stored objects an incoming record of each kind is compared with. Contacts and
 # leads are people and are checked against each other (cross-object, as Salesforce does).
@@ -52,6 +46,9 @@ class Match:
     rule_name: str
     action: str
     record: Model = field(repr=False)
+    # Probabilistic mode: the probability and each field's level and weight (why it matched).
+    probability: float | None = None
+    weights: Mapping[str, FieldScore] | None = None
 
     @property
     def last_active(self) -> datetime | None:
@@ -255,12 +252,30 @@ def score_candidates(
     for stored in found:
         best: Match | None = None
         for rule in rules:
-            score = best_score(rule, incoming, stored)
-            if score is not None and (best is None or score > best.score):
-                best = Match(target, str(stored.pk), score, rule.id, rule.name, rule.action, stored)
+            found_match = rule_match(target, rule, incoming, stored)
+            if found_match is not None and (best is None or found_match.score > best.score):
+                best = found_match
         if best is not None:
             out.append(best)
     return out
+
+
+def rule_match(
+    target: str, rule: RuleSpec, incoming: Mapping[str, Any], stored: Model
+) -> Match | None:
+    """``stored`` as a match of ``incoming`` under one rule, in the rule's mode, or None."""
+    if rule.mode == "probabilistic":
+        scored = probabilistic.score(rule, incoming, stored)
+        if scored is None:
+            return None
+        return Match(
+            target, str(stored.pk), scored.score, rule.id, rule.name, rule.action, stored,
+            probability=scored.probability, weights=scored.fields,
+        )  # fmt: skip
+    score = best_score(rule, incoming, stored)
+    if score is None:
+        return None
+    return Match(target, str(stored.pk), score, rule.id, rule.name, rule.action, stored)
 
 
 def rank(m: Match) -> tuple[int, float, str]:

@@ -4,40 +4,76 @@ Every OR group of every active rule yields keys made of the blocking forms of it
 criteria (first initials, last-name phonetic codes, email, phone without its last four
 digits, ...). A stored record gets the keys of every group (less those that another of
 its keys always accompanies); an incoming record is looked up by the same keys (and by
-those of its swapped first/last name), so any record that could satisfy a group shares at
-least one key with it. Salesforce has no key for its street group; here no group is
-unreachable.
+those of its swapped first/last name).
+
+Keys must never be stricter than the comparators. A comparator forgives a typo ("Bradshaw"
+and "Bradxhaw" are one last name at 90), but a typo can change a blocking form (the
+phonetic code), and a key made of every part of a group changes with it. So a group gets
+several keys, one per fuzzy part (see ``_loosened``): that part left out, when what remains
+still narrows the search on its own (last name and phone), or else that part cut to forms
+one typo cannot all change (a street's number alone and its name alone). A record with any
+one field damaged still shares a key with the original. Salesforce has no key for its
+street group; here no group is unreachable.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 from itertools import product
 from typing import Any
 
-import phonenumbers
-from django.conf import settings
-
 from tessera.crm.matching import normalize as n
 from tessera.crm.matching.rules import CriterionSpec, RuleSpec
+from tessera.crm.matching.values import match_text
 
 
 def _street_key(value: str) -> frozenset[str]:
     number, name, _suffix, _unit = n.street_sections(value)
     if not name:
         return frozenset()
-    return frozenset({f"{number}{n.fold(name).replace(' ', '')[:4]}"})
+    return frozenset({f"{number}{_street_name_key(name)}"})
+
+
+# Words that open a street's name in much of Europe ("rue", "chemin", "via"): as the first
+# four letters of the key they would put half of France in one bucket.
+STREET_TYPE_WORDS = frozenset(
+    {
+        "rue", "chemin", "avenue", "av", "ave", "boulevard", "bd", "blvd", "allee", "impasse",
+        "place", "route", "quai", "cours", "via", "viale", "piazza", "calle", "avenida",
+        "strada", "the",
+    }
+)  # fmt: skip
+
+
+def _street_name_key(name: str) -> str:
+    words = n.fold(name).split()
+    while len(words) > 1 and words[0] in STREET_TYPE_WORDS:
+        words = words[1:]
+    return "".join(words)[:4]
+
+
+def _phone_key(value: str) -> frozenset[str]:
+    # The area code and the digits after it, as the comparator reads them: it forgives the
+    # last four (90) and the country code (a missing one, or another: 90), never the rest.
+    _country, area, middle, _last4 = n.phone_sections(value)
+    national = area + middle
+    return frozenset({national}) if len(national) >= 5 else frozenset()
 
 
 def _first_name_keys(value: str) -> frozenset[str]:
     # Initials of the name and its variants, plus the initial of how it sounds, so that
-    # Catherine and Katherine (K0RN both) share a key although their letters differ.
-    return n.first_initials(value) | {c[0].lower() for c in n.phonetic_codes(value) if c}
+    # Catherine and Katherine (K0RN both) share a key although their letters differ. Not a
+    # vowel's sound ("A" for Emma and Olivia alike): that would put a third of all people
+    # in one bucket; such names still meet through the keys that leave the first name out.
+    initials = n.first_initials(value)
+    sounds = {c[0].lower() for c in n.phonetic_codes(value) if c}
+    return initials | (sounds - {"a"})
 
 
 def _company_keys(value: str) -> frozenset[str]:
@@ -70,7 +106,7 @@ KEYERS: dict[str, Callable[[str], frozenset[str]]] = {
     "first_name": _first_name_keys,
     "last_name": n.last_name_phonetics,
     "company": _company_keys,
-    "phone": _one(n.phone_key),
+    "phone": _phone_key,
     "postal_code": _one(n.postal_key),
     "city": _one(n.city_key),
     "website": _one(n.website_domain),
@@ -86,107 +122,93 @@ def is_blockable(criterion: CriterionSpec) -> bool:
     return criterion.method in KEYERS
 
 
-# What people type into a field they have nothing for. Like a blank, it never matches
-# (unless a criterion says match_blank): two records with phone "N/A" are not the same
-# person by phone.
-PLACEHOLDERS = frozenset(
-    {"n/a", "na", "n.a.", "none", "null", "nil", "unknown", "not available", "tbd", "tba"}
-)
+# --- loosening: keys that one damaged field cannot all change --------------------------
 
 
-def field_text(value: Any) -> str:
-    """A field's value as text for matching: "" for nothing, a placeholder ("N/A",
-    "unknown") or only punctuation ("-", "?"); comparators and keys both read it so."""
-    if value is None:
-        return ""
-    text = value.isoformat() if hasattr(value, "isoformat") else str(value).strip()
-    if not any(ch.isalnum() for ch in text) or text.casefold() in PLACEHOLDERS:
-        return ""
-    return text
+def _ends(text: str) -> frozenset[str]:
+    """The first two and the last two letters: one edit changes at most one of them (an
+    edit touches one place, or two neighbouring letters), unless the word is that short."""
+    letters = "".join(ch for ch in n.fold(text) if ch.isalnum())
+    return frozenset({letters[:2], letters[-2:]}) - {""}
 
 
-# --- a record's phone, read in its own region ---------------------------------------------
+def _first_name_cuts(value: str) -> frozenset[str]:
+    # The initial changes only when the first letters do; the last two letters then stay.
+    letters = "".join(ch for ch in n.fold(value) if ch.isalnum())
+    return frozenset({letters[-2:]}) if letters else frozenset()
 
 
-def _country_key(text: str) -> str:
-    # "The Bahamas", "Bosnia & Herzegovina" and "Bosnia and Herzegovina" read the same; a
-    # name of nothing else is kept ("AND" is Andorra's alpha-3 code).
-    tokens = n.words(text)
-    return " ".join([w for w in tokens if w not in ("the", "and")] or tokens)
+def _street_cuts(value: str) -> frozenset[str]:
+    # A typo lands in the house number or in the name, not both: "12 Oak St" against
+    # "12 Oal St" (83) still shares the number, "12 Oak" against "21 Oak" the name.
+    number, name, _suffix, _unit = n.street_sections(value)
+    out = {f"n:{number}"} if number else set()
+    if name:
+        out.add(f"s:{_street_name_key(name)}")
+    return frozenset(out)
 
 
-@cache
-def _regions() -> dict[str, str]:
-    """Country key -> phone region: CLDR's unambiguous aliases (alpha-3 and numeric codes,
-    "UK"), then the English names and the codes themselves, of the regions phonenumbers
-    knows (a territory it does not, like Antarctica, reads as no country)."""
-    from babel import Locale
-    from babel.core import get_global
+def _company_cuts(value: str) -> frozenset[str]:
+    # Each of the two words Salesforce's company key reads, or a lone word's two ends.
+    tokens = n.normalize_company(value).split()
+    telling = [t for t in tokens if t not in GENERIC_COMPANY_WORDS] or tokens
+    if len(telling) >= 2:
+        return frozenset(t[:5] for t in telling[:2])
+    return _ends(telling[0]) if telling else frozenset()
 
-    supported = phonenumbers.SUPPORTED_REGIONS
-    table = {
-        _country_key(alias): targets[0]
-        for alias, targets in get_global("territory_aliases").items()
-        if len(targets) == 1 and targets[0] in supported
+
+# Words too common in company names to narrow anything ("Smith and Jones", "Acme Group").
+GENERIC_COMPANY_WORDS = frozenset(
+    {
+        "and", "of", "the", "for", "group", "company", "associates", "partners", "holdings",
+        "international", "services", "solutions", "systems", "industries", "enterprises",
     }
-    for code, name in Locale("en").territories.items():
-        if code in supported:
-            table[_country_key(name)] = table[_country_key(code)] = code
-    return table
+)  # fmt: skip
 
 
-@lru_cache(maxsize=4096)
-def country_region(country: str) -> str:
-    """The phone region of a free-text country ("de", "DEU", "Germany", "UK" -> "DE", "GB"),
-    or "" when it names none."""
-    return _regions().get(_country_key(country), "")
+# method -> forms of a value that survive any one typo in it, used in a group's key in
+# place of the method's usual forms when leaving the criterion out would not narrow the
+# search enough. Phones need none: a phone that passes its comparator (80) agrees on all
+# but its last four digits, which its key leaves out already; a typo elsewhere fails it.
+CUTS: dict[str, Callable[[str], frozenset[str]]] = {
+    "first_name": _first_name_cuts,
+    "last_name": _ends,
+    "company": _company_cuts,
+    "street": _street_cuts,
+    "city": _ends,
+}
 
 
-def record_region(country: Any) -> str:
-    """The region a record's phone is read in: its country's, else TESSERA_DEFAULT_REGION."""
-    return _region(country, settings.TESSERA_DEFAULT_REGION)
+def _first_letter(value: str) -> frozenset[str]:
+    letters = n.name_tokens(value)
+    return frozenset({letters[0][0]}) if letters else frozenset()
 
 
-@lru_cache(maxsize=4096)
-def _region(country: Any, default: str) -> str:
-    # Not ``field_text``: a country "NA" is Namibia, not a placeholder.
-    return country_region(str(country or "")) or country_region(default) or default
+def _main_phonetic(value: str) -> frozenset[str]:
+    codes = n.last_name_phonetics(value)
+    return frozenset({min(codes)}) if codes else frozenset()
 
 
-def record_phone_e164(phone: Any, country: Any) -> str:
-    """What a record stores as ``phone_e164``: its phone in E.164, read in its region, or ""
-    when that is not a possible number."""
-    return _read_phone(phone, country, settings.TESSERA_DEFAULT_REGION)[0]
+def _main(keyer: Callable[[str], str]) -> Callable[[str], frozenset[str]]:
+    return _one(keyer)
 
 
-def record_phone(phone: Any, country: Any) -> str:
-    """A record's phone as comparators and keys read it: E.164 when it is a possible number
-    in the record's region, else its text. Each record's own region is applied before two
-    meet, so "030 1234567" in Germany and "+49 30 1234567" anywhere are one number."""
-    return _read_phone(phone, country, settings.TESSERA_DEFAULT_REGION)[1]
-
-
-@lru_cache(maxsize=n.CACHE_SIZE)
-def _read_phone(phone: Any, country: Any, default: str) -> tuple[str, str]:
-    """(E.164 or "", the phone as matching reads it).
-
-    The default region is read from the settings at every call and is part of the cache key,
-    so an override (a test's ``settings``) applies at once and never meets a result of the
-    old one. Changing it re-keys nothing by itself: records saved before keep the match keys
-    and ``phone_e164`` of the old default (comparisons read them with the new one) until
-    they are saved again or ``rebuild_match_keys`` runs."""
-    text = field_text(phone)
-    if not text:
-        return "", ""
-    e164 = n.phone_e164(text, _region(country, default))
-    return e164, e164 or text
-
-
-def match_text(record: Mapping[str, Any], name: str) -> str:
-    """A record's field as matching reads it (the phone in its region, see ``record_phone``)."""
-    if name == "phone":
-        return record_phone(record.get("phone"), record.get("country"))
-    return field_text(record.get(name))
+# method -> one form of a value, for the parts beside a cut one: a key with a cut part is
+# there for a typo in that part, so the others are the same values and one form each is
+# enough (the method's other forms, for nicknames or acronyms, are in the group's other
+# keys). It keeps a record's keys few: a cut part already gives two.
+MAIN_FORMS: dict[str, Callable[[str], frozenset[str]]] = {
+    "first_name": _first_letter,
+    "last_name": _main_phonetic,
+    "company": _main(n.company_key),
+}
+# Methods whose passing values have equal blocking forms: nothing to loosen.
+EXACT_FORMS = frozenset({"email", "exact", "website"})
+# How well a method's forms narrow a search (phone or street alone: a handful of records;
+# a last name or a company: a few hundred at a million records; a first initial: a tenth
+# of them). A part is left out of a key only if what remains scores ANCHOR or more.
+NARROWING = {"email": 3, "phone": 2, "street": 2, "website": 2, "last_name": 1, "company": 1}
+ANCHOR = 2
 
 
 def _finish(parts: Sequence[str]) -> str:
@@ -198,27 +220,58 @@ def _finish(parts: Sequence[str]) -> str:
 
 @dataclass(frozen=True, order=True)
 class _Part:
-    """A blockable criterion as far as keys are concerned: equal parts give equal keys."""
+    """A blockable criterion as far as keys are concerned, with the forms its key reads
+    ("" the method's forms, "~" its cuts, "." its main form): equal parts give equal keys."""
 
     field: str
     method: str
     match_blank: bool
+    form: str = ""
 
     @property
     def tag(self) -> str:
-        return f"{self.field}.{self.method}"
+        return f"{self.field}.{self.method}{self.form}"
+
+    def cut(self) -> _Part:
+        return _Part(self.field, self.method, self.match_blank, "~")
+
+    def main(self) -> _Part:
+        return _Part(self.field, self.method, self.match_blank, ".") if (
+            self.method in MAIN_FORMS
+        ) else self  # fmt: skip
+
+
+def _key_order(parts: Iterable[_Part]) -> tuple[_Part, ...]:
+    # "tag=" never is a prefix of another "tag=", so this is the order of the key's parts.
+    return tuple(sorted(parts, key=lambda p: (p.tag + "=", p)))
 
 
 def _group_parts(rule: RuleSpec, group: frozenset[int]) -> tuple[_Part, ...]:
     """A group's blockable criteria, in key order (a multiset: a group may name the same
     field and method twice, and its keys then repeat the part, as they always have)."""
-    parts = [
+    return _key_order(
         _Part(c.field, c.method, c.match_blank)
         for c in rule.criteria
         if c.number in group and is_blockable(c)
-    ]
-    # "tag=" never is a prefix of another "tag=", so this is the order of the key's parts.
-    return tuple(sorted(parts, key=lambda p: (p.tag + "=", p)))
+    )
+
+
+def _loosened(parts: tuple[_Part, ...]) -> set[tuple[_Part, ...]]:
+    """The keys' shapes for one group: for each fuzzy part, the group without it if the rest
+    narrows enough, else the group with that part cut; the group as it is where a part can
+    be neither (a single criterion, a phone with nothing strong beside it)."""
+    shapes: set[tuple[_Part, ...]] = set()
+    for i, part in enumerate(parts):
+        if part.method in EXACT_FORMS:
+            continue
+        rest = parts[:i] + parts[i + 1 :]
+        if rest and sum(NARROWING.get(p.method, 0) for p in rest) >= ANCHOR:
+            shapes.add(rest)
+        elif rest and part.method in CUTS:
+            shapes.add(_key_order((*(p.main() for p in rest), part.cut())))
+        else:
+            shapes.add(parts)
+    return shapes or {parts}
 
 
 def _covers(small: tuple[_Part, ...], large: tuple[_Part, ...]) -> bool:
@@ -227,22 +280,32 @@ def _covers(small: tuple[_Part, ...], large: tuple[_Part, ...]) -> bool:
 
 @dataclass(frozen=True)
 class _Plan:
-    groups: tuple[tuple[_Part, ...], ...]  # the groups whose keys are worth storing
+    shapes: tuple[tuple[_Part, ...], ...]  # the key shapes worth storing
     standalone: tuple[_Part, ...]
     fields: frozenset[str]  # every field the keys read
 
 
 def _make_plan(rules: Sequence[RuleSpec]) -> _Plan:
-    """Every group's blocking parts, less the groups another group's keys already cover.
+    """Every group's key shapes, less those another shape already covers.
 
     Keys carry no rule id, so when one group's parts are a subset of another's (street
-    alone vs street and city), two records sharing a key of the larger group always share
-    one of the smaller: the larger group's keys would only repeat it. The same goes for a
-    group with a standalone criterion (email), handled per record in ``record_keys``."""
+    alone vs street and city), a pair that satisfies the larger group satisfies the smaller,
+    whose keys find it: the larger group needs none. Likewise a shape whose parts include
+    another's only repeats it (two records sharing its key share the other's). A group with
+    a standalone criterion (email) is handled per record in ``record_keys``."""
     all_groups = {
         parts for rule in rules for group in rule.groups if (parts := _group_parts(rule, group))
     }
-    kept = sorted(g for g in all_groups if not any(_covers(o, g) for o in all_groups))
+    # A group with a standalone criterion never needs keys of its own: a record with that
+    # value has the standalone key, and one without it cannot satisfy the group.
+    groups = [
+        g
+        for g in all_groups
+        if not any(_covers(o, g) for o in all_groups)
+        and not any(p.method in STANDALONE and not p.match_blank for p in g)
+    ]
+    shapes = {shape for g in groups for shape in _loosened(g)}
+    kept = sorted(s for s in shapes if not any(_covers(o, s) for o in shapes))
     standalone = {
         _Part(c.field, c.method, False)
         for rule in rules
@@ -274,31 +337,25 @@ def _plan(rules: Sequence[RuleSpec]) -> _Plan:
 
 
 @lru_cache(maxsize=n.CACHE_SIZE)
-def _component(tag: str, method: str, value: str, generation: int) -> tuple[str, ...]:
-    """A criterion's key parts for a value ("tag=token", sorted). ``generation`` keeps
+def _component(tag: str, method: str, form: str, value: str, generation: int) -> tuple[str, ...]:
+    """A part's key components for a value ("tag=token", sorted). ``generation`` keeps
     first-name parts from outliving a change of the admin name variants."""
-    return tuple(sorted(f"{tag}={t}" for t in KEYERS[method](value)))
-
-
-def group_keys(rule: RuleSpec, group: frozenset[int], record: Mapping[str, Any]) -> set[str]:
-    """The keys of one group of one rule (all of them, covered by another group or not)."""
-    parts = _group_parts(rule, group)
-    values = {p.field: match_text(record, p.field) for p in parts}
-    return _keys_of(parts, values, n.variants_generation(), cover=False)
+    forms = {"": KEYERS, "~": CUTS, ".": MAIN_FORMS}[form][method]
+    return tuple(sorted(f"{tag}={t}" for t in forms(value)))
 
 
 def _keys_of(
     parts: tuple[_Part, ...], values: Mapping[str, str], generation: int, *, cover: bool
 ) -> set[str]:
-    """The keys of a group's parts; none if a part is blank (and blank cannot match), or,
-    with ``cover``, if the record's standalone key of a part (its email) covers them."""
+    """The keys of one shape; none if a part is blank (and blank cannot match), or, with
+    ``cover``, if the record's standalone key of a part (its email) covers them."""
     components: list[tuple[str, ...]] = []
     for part in parts:
         value = values[part.field]
         if value:
             if cover and part.method in STANDALONE:
                 return set()
-            tokens = _component(part.tag, part.method, value, generation)
+            tokens = _component(part.tag, part.method, part.form, value, generation)
         elif part.match_blank:
             tokens = (f"{part.tag}={BLANK}",)  # blank matches blank here, so blanks must meet
         else:
@@ -311,22 +368,24 @@ def _keys_of(
     if len(components) == 1:
         return {_finish([t]) for t in components[0]}
     if len({p.tag for p in parts}) == len(parts):
-        # Parts come in key order (see ``_group_parts``), so each combination is sorted.
+        # Parts come in key order (see ``_key_order``), so each combination is sorted.
         return {_finish(combo) for combo in product(*components)}
     return {_finish(sorted(combo)) for combo in product(*components)}
 
 
 def record_keys(rules: Iterable[RuleSpec], record: Mapping[str, Any]) -> set[str]:
-    """The keys to store for a record: those of every group of every rule, less the keys
-    that another key of the record always accompanies (see ``_make_plan``)."""
+    """The keys to store for a record: those of every shape of every rule's groups, less
+    the keys that another key of the record always accompanies (see ``_make_plan``)."""
     plan = _plan(rules if isinstance(rules, Sequence) else list(rules))
     generation = n.variants_generation()
     values = {f: match_text(record, f) for f in plan.fields}
     keys: set[str] = set()
     for part in plan.standalone:
         if value := values[part.field]:
-            keys.update(_finish([c]) for c in _component(part.tag, part.method, value, generation))
-    for parts in plan.groups:
+            keys.update(
+                _finish([c]) for c in _component(part.tag, part.method, "", value, generation)
+            )
+    for parts in plan.shapes:
         keys |= _keys_of(parts, values, generation, cover=True)
     return keys
 
@@ -366,8 +425,6 @@ LOCK_BUCKETS = 256
 def lock_names(keys: Iterable[str]) -> set[str]:
     """The advisory lock names that cover these match keys."""
 
-    def bucket(key: str) -> int:
-        digest = hashlib.blake2b(key.encode(), digest_size=4).digest()
-        return int.from_bytes(digest, "big") % LOCK_BUCKETS
-
-    return {f"match-bucket:{bucket(k)}" for k in keys}
+    # CRC-32: the same in every process (unlike ``hash``), and cheap for the hundreds of
+    # thousands of keys of an import chunk.
+    return {f"match-bucket:{zlib.crc32(k.encode()) % LOCK_BUCKETS}" for k in keys}

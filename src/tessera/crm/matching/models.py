@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from tessera.core.ids import PublicIdField
@@ -15,12 +16,25 @@ class MatchingRule(models.Model):
         ALLOW = "allow"
         BLOCK = "block"
 
+    class Mode(models.TextChoices):
+        # Criteria with thresholds and logic decide (Salesforce's way).
+        RULES = "rules"
+        # The object's trained Fellegi-Sunter model decides; criteria and logic only choose
+        # which records are compared (their match keys), their thresholds are not used.
+        PROBABILISTIC = "probabilistic"
+
     id = PublicIdField(prefix="mru")
     object = models.CharField(max_length=10, choices=OBJECT_CHOICES)
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
     logic = models.CharField(max_length=1000)
     action = models.CharField(max_length=5, choices=Action.choices, default=Action.ALLOW)
+    mode = models.CharField(max_length=13, choices=Mode.choices, default=Mode.RULES)
+    match_probability = models.FloatField(
+        default=0.99,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Probabilistic mode: the lowest match probability that counts as a match.",
+    )
     active = models.BooleanField(default=True)
     is_standard = models.BooleanField(default=False, editable=False)
     candidate_limit = models.PositiveIntegerField(
@@ -90,3 +104,22 @@ class NameVariant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ~ {self.variant}"
+
+
+class MatchingModel(models.Model):
+    """An object's trained Fellegi-Sunter model: per field and comparison level, how likely
+    that level is among true matches (m) and among other pairs (u). Trained without labels
+    by ``tessera matching train``; rules in probabilistic mode score with it (with the
+    shipped default weights until it is trained)."""
+
+    object = models.CharField(max_length=10, choices=OBJECT_CHOICES, unique=True)
+    model = models.JSONField(help_text="The model as its scorer reads it (versioned).")
+    records = models.PositiveIntegerField(default=0, help_text="Records it was trained on.")
+    pairs = models.PositiveIntegerField(default=0, help_text="Record pairs compared in training.")
+    seconds = models.FloatField(default=0.0, help_text="How long training took.")
+    trained_at = models.DateTimeField()
+    # Part of the rule cache's version: a new model must reach every process.
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.object} model ({self.trained_at:%Y-%m-%d %H:%M})"

@@ -21,6 +21,8 @@ from cleanco.clean import normalized, strip_punct, strip_tail
 from doublemetaphone import doublemetaphone
 from nicknames import NickNamer
 
+from tessera.crm.matching import streets
+
 __all__ = [
     "city_key",
     "company_key",
@@ -289,95 +291,6 @@ def city_key(city: str) -> str:
 
 # --- street ------------------------------------------------------------------------
 
-_STREET_SUFFIXES = {
-    "st": ("street", "str", "st"),
-    "ave": ("avenue", "av", "ave", "aven", "avn", "avnue"),
-    "rd": ("road", "rd"),
-    "blvd": ("boulevard", "boul", "boulv", "blvd"),
-    "dr": ("drive", "drv", "driv", "dr"),
-    "ln": ("lane", "ln"),
-    "ct": ("court", "crt", "ct"),
-    "pl": ("place", "pl"),
-    "ter": ("terrace", "terr", "ter"),
-    "cir": ("circle", "circ", "crcl", "cir"),
-    "hwy": ("highway", "hiway", "hwy"),
-    "pkwy": ("parkway", "parkwy", "pkway", "pky", "pkwy"),
-    "sq": ("square", "sqr", "sq"),
-    "trl": ("trail", "trl"),
-    "way": ("way", "wy"),
-    "expy": ("expressway", "expw", "expy"),
-    "fwy": ("freeway", "frwy", "fwy"),
-    "aly": ("alley", "ally", "aly"),
-    "cres": ("crescent", "crsnt", "cres"),
-    "plz": ("plaza", "plza", "plz"),
-    "pt": ("point", "pt"),
-    "cv": ("cove", "cv"),
-    "grv": ("grove", "grov", "grv"),
-    "hts": ("heights", "hts"),
-    "rdg": ("ridge", "rdge", "rdg"),
-    "xing": ("crossing", "crssng", "xing"),
-    "ctr": ("center", "centre", "cntr", "ctr"),
-    "tpke": ("turnpike", "trnpk", "tpke"),
-    "gdns": ("gardens", "gdns"),
-    "sta": ("station", "stn", "sta"),
-    "loop": ("loop",),
-    "row": ("row",),
-    "walk": ("walk",),
-    "close": ("close",),
-    "mews": ("mews",),
-    "pike": ("pike",),
-    "path": ("path",),
-    "run": ("run",),
-    "park": ("park",),
-}
-SUFFIXES: dict[str, str] = {
-    spelling: short for short, spellings in _STREET_SUFFIXES.items() for spelling in spellings
-}
-DIRECTIONS: dict[str, str] = {
-    "north": "n",
-    "south": "s",
-    "east": "e",
-    "west": "w",
-    "northeast": "ne",
-    "northwest": "nw",
-    "southeast": "se",
-    "southwest": "sw",
-    **{short: short for short in ("n", "s", "e", "w", "ne", "nw", "se", "sw")},
-}
-_ORDINALS = {
-    "first": "1st",
-    "second": "2nd",
-    "third": "3rd",
-    "fourth": "4th",
-    "fifth": "5th",
-    "sixth": "6th",
-    "seventh": "7th",
-    "eighth": "8th",
-    "ninth": "9th",
-    "tenth": "10th",
-}
-_UNIT_DESIGNATORS = frozenset(
-    {
-        "#",
-        "apt",
-        "apartment",
-        "suite",
-        "ste",
-        "unit",
-        "rm",
-        "room",
-        "fl",
-        "floor",
-        "bldg",
-        "building",
-        "lot",
-        "spc",
-        "space",
-        "dept",
-        "office",
-        "ofc",
-    }
-)
 _STREET_TOKEN = re.compile(r"#|[^\W_]+")
 
 
@@ -385,34 +298,11 @@ _STREET_TOKEN = re.compile(r"#|[^\W_]+")
 def street_sections(s: str) -> tuple[str, str, str, str]:
     """(number, name, suffix, unit).
 
-    "123 N. Main Street, Apt 4B" -> ("123", "n main", "st", "4b").
+    "123 N. Main Street, Apt 4B" -> ("123", "n main", "st", "4b"). A suffix one typo from
+    a long spelling counts as that suffix ("Atreet" -> "st"), and one typed onto the name
+    is split off it ("Hawkenstreet" -> "hawken", "st"); ``streets`` has the rules.
     """
-    tokens = _STREET_TOKEN.findall(_JOINERS.sub("", fold(s)))
-    unit = ""
-    for i, token in enumerate(tokens):
-        if token in _UNIT_DESIGNATORS:
-            # The identifier is what identifies a unit; "Apt 4" and "Suite 4" are the same.
-            has_id = i + 1 < len(tokens) and tokens[i + 1] not in _UNIT_DESIGNATORS
-            unit = tokens[i + 1] if has_id else token
-            tokens = tokens[:i] + tokens[i + (2 if has_id else 1) :]
-            break
-    tokens = [t for t in tokens if t != "#"]
-    number = ""
-    if tokens and tokens[0][0].isdigit():
-        number, tokens = tokens[0], tokens[1:]
-    body = [DIRECTIONS.get(t, _ORDINALS.get(t, t)) for t in tokens]
-    if not unit and len(body) >= 3 and body[-2] in SUFFIXES and _DIGITS.search(body[-1]):
-        # "123 Main St 4B": a number right after the suffix is a unit without designator.
-        unit = body.pop()
-    suffix = ""
-    # The suffix is the last suffix word followed only by directions ("Main St NW");
-    # index 0 is never the suffix, or "123 Park Rd" would lose its name.
-    for i in range(len(body) - 1, 0, -1):
-        if body[i] in SUFFIXES and all(t in DIRECTIONS for t in body[i + 1 :]):
-            suffix = SUFFIXES[body[i]]
-            body = body[:i] + body[i + 1 :]
-            break
-    return number, " ".join(body), suffix, unit
+    return streets.sections(_STREET_TOKEN.findall(_JOINERS.sub("", fold(s))))
 
 
 def normalize_street(s: str) -> str:

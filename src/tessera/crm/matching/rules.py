@@ -6,13 +6,14 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from django.db import models
 from django.db.models import Count, Max
 
 from tessera.crm.matching import logic
 from tessera.crm.matching.logic import Node
-from tessera.crm.matching.models import MatchingRule, NameVariant
+from tessera.crm.matching.models import MatchingModel, MatchingRule, NameVariant
 
 # Fields a rule may use, per object: every text or date field a person or account has,
 # so custom rules can match on any of them (Salesforce allows fuzzy only on a few).
@@ -41,6 +42,11 @@ class RuleSpec:
     groups: tuple[frozenset[int], ...]
     criteria: tuple[CriterionSpec, ...]
     candidate_limit: int
+    mode: str = "rules"
+    match_probability: float = 0.99
+    # Probabilistic mode: the object's Fellegi-Sunter model (the scorer's type; Any here
+    # so that reading rules does not import the scorer).
+    model: Any = None
 
     # Derived once per spec (specs are immutable and cached), for scoring.
     @cached_property
@@ -73,7 +79,9 @@ def matchable_fields(object_type: str) -> set[str]:
     }
 
 
-def to_spec(rule: MatchingRule, criteria: list[CriterionSpec] | None = None) -> RuleSpec:
+def to_spec(
+    rule: MatchingRule, criteria: list[CriterionSpec] | None = None, model: Any = None
+) -> RuleSpec:
     crit = (
         criteria
         if criteria is not None
@@ -94,6 +102,9 @@ def to_spec(rule: MatchingRule, criteria: list[CriterionSpec] | None = None) -> 
         groups=tuple(logic.groups(node)),
         criteria=tuple(crit),
         candidate_limit=rule.candidate_limit,
+        mode=rule.mode,
+        match_probability=rule.match_probability,
+        model=model if rule.mode == MatchingRule.Mode.PROBABILISTIC else None,
     )
 
 
@@ -111,7 +122,8 @@ _cache = _Cache()
 def _version() -> tuple[object, ...]:
     rules = MatchingRule.objects.aggregate(m=Max("updated_at"), c=Count("id"))
     variants = NameVariant.objects.aggregate(m=Max("updated_at"), c=Count("id"))
-    return (rules["m"], rules["c"], variants["m"], variants["c"])
+    trained = MatchingModel.objects.aggregate(m=Max("updated_at"), c=Count("id"))
+    return (rules["m"], rules["c"], variants["m"], variants["c"], trained["m"], trained["c"])
 
 
 def invalidate() -> None:
@@ -132,10 +144,13 @@ def active_rules(object_type: str) -> list[RuleSpec]:
         if version == _cache.version:
             return _cache.by_object.get(object_type, [])
     from tessera.crm.matching import normalize
+    from tessera.crm.matching.probabilistic import load_models
 
     by_object: dict[str, list[RuleSpec]] = {}
+    models_by_object = load_models()
     for rule in MatchingRule.objects.filter(active=True).prefetch_related("criteria"):
-        by_object.setdefault(rule.object, []).append(to_spec(rule))
+        spec = to_spec(rule, model=models_by_object.get(rule.object))
+        by_object.setdefault(rule.object, []).append(spec)
     normalize.set_extra_variants(NameVariant.objects.values_list("name", "variant"))
     with _cache.lock:
         _cache.by_object = by_object

@@ -11,9 +11,11 @@ from tessera.core.errors import Conflict, ValidationFailed
 from tessera.core.lookup import get_by_id
 from tessera.crm.matching import logic, rules
 from tessera.crm.matching.comparators import METHODS, methods_for
-from tessera.crm.matching.keys import is_blockable, record_phone_e164
+from tessera.crm.matching.keys import is_blockable
 from tessera.crm.matching.models import MatchingCriterion, MatchingRule, MatchKey
 from tessera.crm.matching.rules import OBJECT_MODELS, CriterionSpec
+from tessera.crm.matching.standard import STANDARD_RULES
+from tessera.crm.matching.values import record_phone_e164
 
 REBUILD_BATCH = 2000
 # Records of one object re-keyed at once when its rules change (a few seconds' work).
@@ -124,8 +126,37 @@ def rules_changed(object_type: str) -> None:
         rebuild_match_keys_task.enqueue(object_type)
 
 
+def standard_blocking(object_type: str) -> tuple[str, list[dict[str, Any]]]:
+    """The standard rule's logic and criteria for ``object_type``: what a probabilistic
+    rule that names none compares its candidates by (the thresholds are not used)."""
+    _, _, logic_text, criteria = next(r for r in STANDARD_RULES if r[0] == object_type)
+    return logic_text, [
+        {"number": num, "field": f, "method": m, "threshold": t} for num, f, m, t in criteria
+    ]
+
+
+def _with_blocking(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A rule definition with logic and criteria: a rules-mode rule must give them (422
+    otherwise); a probabilistic one without them blocks as the standard rule does."""
+    out = dict(data)
+    if out.get("logic") and out.get("criteria"):
+        return out
+    if out.get("mode") != MatchingRule.Mode.PROBABILISTIC:
+        missing = "logic" if not out.get("logic") else "criteria"
+        raise ValidationFailed.field(missing, "required in rules mode")
+    if out.get("logic") or out.get("criteria"):
+        raise ValidationFailed.field(
+            "criteria", "give both logic and criteria, or neither (the standard blocking)"
+        )
+    out["logic"], out["criteria"] = standard_blocking(out["object"])
+    return out
+
+
 @transaction.atomic
 def create_rule(data: Mapping[str, Any]) -> MatchingRule:
+    if data.get("object") not in OBJECT_MODELS:
+        raise ValidationFailed.field("object", f"must be one of {', '.join(OBJECT_MODELS)}")
+    data = _with_blocking(data)
     specs = check_definition(data["object"], data["logic"], data["criteria"])
     rule = MatchingRule.objects.create(
         object=data["object"],
@@ -135,6 +166,8 @@ def create_rule(data: Mapping[str, Any]) -> MatchingRule:
         action=data.get("action", MatchingRule.Action.ALLOW),
         active=data.get("active", True),
         candidate_limit=data.get("candidate_limit", 200),
+        mode=data.get("mode", MatchingRule.Mode.RULES),
+        match_probability=data.get("match_probability", 0.99),
     )
     _save_criteria(rule, specs)
     rules_changed(rule.object)
@@ -157,7 +190,10 @@ def update_rule(rule_id: str, data: Mapping[str, Any]) -> MatchingRule:
         ]  # fmt: skip
         specs = check_definition(rule.object, logic_text, current)
         _save_criteria(rule, specs)
-    for attr in ("name", "description", "logic", "action", "active", "candidate_limit"):
+    for attr in (
+        "name", "description", "logic", "action", "active", "candidate_limit", "mode",
+        "match_probability",
+    ):  # fmt: skip
         if attr in data:
             setattr(rule, attr, data[attr])
     rule.save()

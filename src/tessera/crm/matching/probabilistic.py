@@ -1,0 +1,154 @@
+"""Rules in probabilistic mode: scoring a candidate with the object's model, and training it.
+
+A probabilistic rule's criteria and logic only choose the candidates (their match keys, as
+in rules mode); the object's Fellegi-Sunter model then weighs every field of the pair and
+the rule accepts a candidate whose match probability reaches its ``match_probability``.
+``tessera matching train`` fits the model to the stored records without labels; until
+then the shipped default weights apply.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Model as DjangoModel
+from django.utils import timezone
+
+from tessera.crm.matching.fs_levels import PERSON_FIELDS
+from tessera.crm.matching.fs_model import FieldScore, Model, PairScore, default_model, score_pair
+from tessera.crm.matching.models import MatchingModel
+from tessera.crm.matching.rules import OBJECT_MODELS, RuleSpec
+from tessera.crm.matching.values import field_text, match_text, record_phone
+
+logger = logging.getLogger(__name__)
+
+# The fields each object's model compares (an account's name is compared as a company).
+MODEL_FIELDS: dict[str, tuple[str, ...]] = {
+    "contact": PERSON_FIELDS,
+    "lead": PERSON_FIELDS,
+    "account": ("company", "phone", "street", "city", "postal_code"),
+}
+TRAINING_LIMIT = 200_000  # records read for training: plenty for m and u, minutes at most
+_PERSONS = frozenset({"contact", "lead"})
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A candidate a probabilistic rule accepted: its probability and each field's part."""
+
+    probability: float
+    match_weight: float
+    fields: Mapping[str, FieldScore]
+
+    @property
+    def score(self) -> int:
+        # The 0-100 score rules mode reports, so matches of both modes rank together.
+        return max(0, min(100, int(self.probability * 100)))
+
+
+def model_of(object_type: str, stored: Mapping[str, Any] | None) -> Model:
+    """An object's model from its stored JSON, else the default over its fields."""
+    if stored:
+        try:
+            return Model.from_json(stored)
+        except ValueError:
+            # Saved by another version (other levels): unusable until trained again.
+            logger.warning("the %s matching model is out of date; retrain it", object_type)
+    return default_model(MODEL_FIELDS[object_type])
+
+
+def load_models() -> dict[str, Model]:
+    """Every object's model (trained or default), as ``active_rules`` caches them."""
+    trained = {m.object: m.model for m in MatchingModel.objects.all()}
+    return {obj: model_of(obj, trained.get(obj)) for obj in OBJECT_MODELS}
+
+
+def _source_field(object_type: str, name: str) -> str:
+    return "name" if object_type == "account" and name == "company" else name
+
+
+def incoming_values(object_type: str, model: Model, record: Mapping[str, Any]) -> dict[str, str]:
+    return {f: match_text(record, _source_field(object_type, f)) for f in model.fields}
+
+
+def stored_values(object_type: str, model: Model, stored: DjangoModel | Any) -> dict[str, str]:
+    out = {}
+    for name in model.fields:
+        source = _source_field(object_type, name)
+        if source == "phone":
+            out[name] = record_phone(getattr(stored, "phone", ""), getattr(stored, "country", ""))
+        else:
+            out[name] = field_text(getattr(stored, source, ""))
+    return out
+
+
+def _swapped(values: dict[str, str]) -> dict[str, str]:
+    return {**values, "first_name": values["last_name"], "last_name": values["first_name"]}
+
+
+def score(rule: RuleSpec, incoming: Mapping[str, Any], stored: Any) -> Scored | None:
+    """The rule's verdict on a candidate: Scored if its probability reaches the rule's
+    threshold (a person also tried with first and last name swapped), else None."""
+    model: Model = rule.model or default_model(MODEL_FIELDS[rule.object])
+    a = incoming_values(rule.object, model, incoming)
+    b = stored_values(rule.object, model, stored)
+    best: PairScore = score_pair(model, a, b)
+    if rule.object in _PERSONS and a.get("first_name") and a.get("last_name"):
+        flipped = score_pair(model, _swapped(a), b)
+        if flipped.match_weight > best.match_weight:
+            best = flipped
+    if best.match_probability < rule.match_probability:
+        return None
+    return Scored(best.match_probability, best.match_weight, best.fields)
+
+
+# --- training ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trained:
+    object: str
+    records: int
+    pairs: int
+    seconds: float
+    converged: bool
+    stored: MatchingModel
+
+
+def _training_rows(
+    object_type: str, fields: tuple[str, ...], limit: int
+) -> Iterator[dict[str, str]]:
+    from tessera.crm.matching.engine import model_for
+
+    manager = model_for(object_type)._default_manager
+    sources = sorted({_source_field(object_type, f) for f in fields} | {"country"})
+    # The most recently active first: the records lookups most often meet.
+    for row in manager.order_by("-updated_at").values(*sources)[:limit].iterator(2000):
+        yield {f: match_text(row, _source_field(object_type, f)) for f in fields}
+
+
+def train_model(object_type: str, *, limit: int = TRAINING_LIMIT, seed: int = 1) -> Trained:
+    """Fit ``object_type``'s model to its stored records and save it; every process's rules
+    pick it up within a second (the rule cache's version includes it)."""
+    from tessera.crm.matching.fs_train import train
+
+    fields = MODEL_FIELDS[object_type]
+    records = list(_training_rows(object_type, fields, limit))
+    started = time.perf_counter()
+    model = train(records, fields=fields, seed=seed)
+    seconds = time.perf_counter() - started
+    info = model.training
+    pairs = info.pairs if info is not None else 0
+    stored, _ = MatchingModel.objects.update_or_create(
+        object=object_type,
+        defaults={
+            "model": model.to_json(), "records": len(records), "pairs": pairs,
+            "seconds": round(seconds, 3), "trained_at": timezone.now(),
+        },
+    )  # fmt: skip
+    converged = bool(info.converged) if info is not None else False
+    return Trained(object_type, len(records), pairs, seconds, converged, stored)
