@@ -71,10 +71,16 @@ def _address_block(record: Mapping[str, str]) -> str:
 # teach keeps EM on course in the name session, whose pairs are nearly all non-matches
 # and which, started from the hand-set values, can settle on a cluster of look-alike
 # non-matches (same city, same postal area) instead of the matches.
+def _packed_address_block(record: Mapping[str, str]) -> str:
+    street, _city, postal = [*str(record.get("address") or "").split("\x1f"), "", ""][:3]
+    return _address_block({"street": street, "postal_code": postal})
+
+
 DEFAULT_SESSIONS: tuple[BlockingSession, ...] = (
     BlockingSession("email", ("email",), _email_block),
     BlockingSession("phone", ("phone",), _phone_block),
     BlockingSession("address", ("postal_code", "street"), _address_block),
+    BlockingSession("address (one field)", ("address",), _packed_address_block),
     BlockingSession("name", ("first_name", "last_name"), _name_block),
 )
 

@@ -27,6 +27,8 @@ from rapidfuzz.distance import OSA, JaroWinkler
 from tessera.crm.matching import normalize as n
 
 __all__ = [
+    "ADDRESS_PARTS",
+    "CONTACT_FIELDS",
     "FIELD_LEVELS",
     "MISSING",
     "MISSING_LABEL",
@@ -35,6 +37,7 @@ __all__ = [
     "FieldLevels",
     "comparison_vector",
     "field_levels",
+    "pack_address",
 ]
 
 MISSING = -1
@@ -254,6 +257,60 @@ def _generic(a: str, b: str) -> int:
     return 1 if JaroWinkler.similarity(fold_key(a), fold_key(b), score_cutoff=0.90) else 2
 
 
+# --- an address as one comparison ------------------------------------------------------
+
+# Street, city and postal code of one address always agree or differ together: compared as
+# three fields, one shared address would count three times, and a relative at the same
+# address would outweigh a different first name and birth date. Compared as one, it counts
+# once. Its value is the three packed (``pack_address``).
+ADDRESS_PARTS = ("street", "city", "postal_code")
+_SEP = "\x1f"
+
+
+def pack_address(street: str, city: str, postal_code: str) -> str:
+    """One address value of its parts; "" when all three are blank."""
+    return _SEP.join((street, city, postal_code)) if (street or city or postal_code) else ""
+
+
+def _unpack(value: str) -> tuple[str, str, str]:
+    street, city, postal = [*value.split(_SEP), "", "", ""][:3]
+    return street, city, postal
+
+
+@lru_cache(maxsize=n.CACHE_SIZE)
+def address_key(value: str) -> str:
+    street, city, postal = _unpack(value)
+    parts = (street_key(street) if street else "", city_key(city) if city else "",
+             postal_key(postal) if postal else "")  # fmt: skip
+    return "#".join(parts) if any(parts) else ""
+
+
+def _same_place(city_a: str, postal_a: str, city_b: str, postal_b: str) -> bool | None:
+    """Whether two addresses are in one place (postal code, else city); None if unknown."""
+    if postal_a and postal_b:
+        return OSA.distance(postal_key(postal_a), postal_key(postal_b), score_cutoff=1) <= 1
+    if city_a and city_b:
+        return bool(JaroWinkler.similarity(city_key(city_a), city_key(city_b), score_cutoff=0.9))
+    return None
+
+
+def _address(a: str, b: str) -> int:
+    street_a, city_a, postal_a = _unpack(a)
+    street_b, city_b, postal_b = _unpack(b)
+    place = _same_place(city_a, postal_a, city_b, postal_b)
+    street_level = _street(street_a, street_b) if street_a and street_b else None
+    same_street = street_level is not None and (
+        street_key(street_a) == street_key(street_b) or street_level == 1
+    )
+    if same_street and place is not False:
+        return 1  # one address, written a little differently
+    if same_street:
+        return 2  # a street of that name in another place
+    if place:
+        return 3  # another address in the same place: neighbours, or a move within town
+    return 4
+
+
 # --- registry ----------------------------------------------------------------------------
 
 
@@ -278,9 +335,20 @@ FIELD_LEVELS: Mapping[str, FieldLevels] = {
             "postal_code", ("exact", "edit_1", "prefix_3", "other"), postal_key, _postal_code
         ),
         FieldLevels("company", ("exact", "token_sort_85", "other"), company_key, _company),
+        FieldLevels(
+            "address",
+            ("exact", "close", "street_only", "place_only", "other"),
+            address_key,
+            _address,
+        ),
     )
 }
-PERSON_FIELDS: tuple[str, ...] = tuple(FIELD_LEVELS)
+# Every field compared on its own (street, city and postal code apart).
+PERSON_FIELDS: tuple[str, ...] = tuple(f for f in FIELD_LEVELS if f != "address")
+# What a contact or lead model compares: the address as one (see ``pack_address``).
+CONTACT_FIELDS: tuple[str, ...] = (
+    "first_name", "last_name", "email", "phone", "birthdate", "address", "company",
+)  # fmt: skip
 # Fields whose exact agreement is weighed by how common the value is ("Smith" = "Smith"
 # says less than "Zbigniew" = "Zbigniew").
 TF_FIELDS = frozenset({"first_name", "last_name", "city"})

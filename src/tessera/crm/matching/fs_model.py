@@ -145,7 +145,8 @@ class Model:
                 FieldScore(label, weight)
                 for label, weight in zip(params.labels, field_weights(params), strict=True)
             )
-            out.append((field_levels(name), scores, m_exact, self.tf.get(name)))
+            group = next((i for i, g in enumerate(CORRELATED) if name in g), -1)
+            out.append((field_levels(name), scores, m_exact, self.tf.get(name), group))
         return tuple(out)
 
     @cached_property
@@ -178,7 +179,7 @@ class Model:
             raise ValueError(f"malformed model: {exc}") from exc
 
 
-_Compiled = tuple[FieldLevels, tuple[FieldScore, ...], float, TermFrequencies | None]
+_Compiled = tuple[FieldLevels, tuple[FieldScore, ...], float, TermFrequencies | None, int]
 _MISSING_SCORE = FieldScore(MISSING_LABEL, 0.0)
 
 
@@ -271,7 +272,8 @@ def score_pair(model: Model, a: Mapping[str, str], b: Mapping[str, str]) -> Pair
     """Match weight and probability of two records, with each field's level and weight."""
     total = model.prior_weight
     scores: dict[str, FieldScore] = {}
-    for levels, fixed, m_exact, tf in model._compiled:
+    group_best: dict[int, float] = {}
+    for levels, fixed, m_exact, tf, group in model._compiled:
         va, vb = a.get(levels.field) or "", b.get(levels.field) or ""
         level = levels.level(va, vb)
         if level == MISSING:
@@ -283,9 +285,21 @@ def score_pair(model: Model, a: Mapping[str, str], b: Mapping[str, str]) -> Pair
             field_score = FieldScore(levels.labels[0], math.log2(m_exact / u_value))
         else:
             field_score = fixed[level]
+        if group >= 0 and field_score.weight > 0:
+            # Correlated fields: their agreement counts once, as its strongest member's.
+            best = group_best.get(group, 0.0)
+            group_best[group] = max(best, field_score.weight)
+            field_score = FieldScore(field_score.level, max(0.0, field_score.weight - best))
         total += field_score.weight
         scores[levels.field] = field_score
     return PairScore(total, match_probability(total), scores)
+
+
+# Fields whose agreement is one piece of evidence, not two: a household shares its address
+# and its landline, so a relative at home agrees on both. Scored as independent, the two
+# would outweigh a different first name and birth date; their agreement counts as the
+# stronger of the two (their disagreement still counts in full).
+CORRELATED: tuple[frozenset[str], ...] = (frozenset({"address", "phone"}),)
 
 
 # --- a model that works before any training ---------------------------------------------
@@ -310,6 +324,7 @@ _DEFAULT_PARAMS: dict[str, tuple[tuple[float, float], ...]] = {
     "city": ((0.85, 0.02), (0.05, 0.002), (0.10, 0.978)),
     "postal_code": ((0.80, 0.005), (0.06, 0.005), (0.06, 0.03), (0.08, 0.96)),
     "company": ((0.70, 0.005), (0.10, 0.002), (0.20, 0.993)),
+    "address": ((0.70, 0.00002), (0.12, 0.00002), (0.01, 0.0002), (0.06, 0.01), (0.11, 0.98976)),
 }
 # For a field without levels of its own: exact, close, other.
 _GENERIC_PARAMS = ((0.80, 0.01), (0.08, 0.01), (0.12, 0.98))

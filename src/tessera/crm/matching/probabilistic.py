@@ -18,7 +18,7 @@ from typing import Any
 from django.db.models import Model as DjangoModel
 from django.utils import timezone
 
-from tessera.crm.matching.fs_levels import PERSON_FIELDS
+from tessera.crm.matching.fs_levels import CONTACT_FIELDS, pack_address
 from tessera.crm.matching.fs_model import FieldScore, Model, PairScore, default_model, score_pair
 from tessera.crm.matching.models import MatchingModel
 from tessera.crm.matching.rules import OBJECT_MODELS, RuleSpec
@@ -28,9 +28,9 @@ logger = logging.getLogger(__name__)
 
 # The fields each object's model compares (an account's name is compared as a company).
 MODEL_FIELDS: dict[str, tuple[str, ...]] = {
-    "contact": PERSON_FIELDS,
-    "lead": PERSON_FIELDS,
-    "account": ("company", "phone", "street", "city", "postal_code"),
+    "contact": CONTACT_FIELDS,
+    "lead": CONTACT_FIELDS,
+    "account": ("company", "phone", "address"),
 }
 TRAINING_LIMIT = 200_000  # records read for training: plenty for m and u, minutes at most
 _PERSONS = frozenset({"contact", "lead"})
@@ -71,19 +71,28 @@ def _source_field(object_type: str, name: str) -> str:
     return "name" if object_type == "account" and name == "company" else name
 
 
+def _values(object_type: str, fields: tuple[str, ...], read: Any) -> dict[str, str]:
+    """The model's fields of a record; ``read(name)`` gives a source field's text."""
+    out = {}
+    for name in fields:
+        if name == "address":
+            out[name] = pack_address(read("street"), read("city"), read("postal_code"))
+        else:
+            out[name] = read(_source_field(object_type, name))
+    return out
+
+
 def incoming_values(object_type: str, model: Model, record: Mapping[str, Any]) -> dict[str, str]:
-    return {f: match_text(record, _source_field(object_type, f)) for f in model.fields}
+    return _values(object_type, model.fields, lambda name: match_text(record, name))
 
 
 def stored_values(object_type: str, model: Model, stored: DjangoModel | Any) -> dict[str, str]:
-    out = {}
-    for name in model.fields:
-        source = _source_field(object_type, name)
-        if source == "phone":
-            out[name] = record_phone(getattr(stored, "phone", ""), getattr(stored, "country", ""))
-        else:
-            out[name] = field_text(getattr(stored, source, ""))
-    return out
+    def read(name: str) -> str:
+        if name == "phone":
+            return record_phone(getattr(stored, "phone", ""), getattr(stored, "country", ""))
+        return field_text(getattr(stored, name, ""))
+
+    return _values(object_type, model.fields, read)
 
 
 def _swapped(values: dict[str, str]) -> dict[str, str]:
@@ -125,10 +134,13 @@ def _training_rows(
     from tessera.crm.matching.engine import model_for
 
     manager = model_for(object_type)._default_manager
-    sources = sorted({_source_field(object_type, f) for f in fields} | {"country"})
+    sources = {_source_field(object_type, f) for f in fields if f != "address"}
+    if "address" in fields:
+        sources |= {"street", "city", "postal_code"}
     # The most recently active first: the records lookups most often meet.
-    for row in manager.order_by("-updated_at").values(*sources)[:limit].iterator(2000):
-        yield {f: match_text(row, _source_field(object_type, f)) for f in fields}
+    rows = manager.order_by("-updated_at").values(*sorted(sources | {"country"}))[:limit]
+    for row in rows.iterator(2000):
+        yield _values(object_type, fields, lambda name, r=row: match_text(r, name))
 
 
 def train_model(object_type: str, *, limit: int = TRAINING_LIMIT, seed: int = 1) -> Trained:
