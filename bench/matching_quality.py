@@ -56,6 +56,11 @@ def damaged_fields(tags: Sequence[str]) -> list[str]:
     return sorted(set(out))
 
 
+def _f1(precision: float, recall: float) -> float:
+    total = precision + recall
+    return 2 * precision * recall / total if total else 0.0
+
+
 @dataclass
 class Quality:
     eligible: int = 0
@@ -89,8 +94,7 @@ class Quality:
 
     @property
     def f1_all(self) -> float:
-        p, r = self.precision, self.recall_all
-        return 2 * p * r / (p + r) if p + r else 0.0
+        return _f1(self.precision, self.recall_all)
 
     @property
     def key_recall(self) -> float:
@@ -98,8 +102,7 @@ class Quality:
 
     @property
     def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
+        return _f1(self.precision, self.recall)
 
 
 def compute_truth(stream: Sequence[Incoming], query_keys: Any) -> Truth:

@@ -18,7 +18,7 @@ from tessera.core.apikeys import revoke_api_key
 from tessera.core.errors import ProblemError
 from tessera.core.models import ApiKey, IdempotencyKey
 from tessera.crm.matching import engine
-from tessera.crm.matching.fs_model import field_weights
+from tessera.crm.matching.fs_model import weight_rows
 from tessera.crm.matching.models import MatchingCriterion, MatchingModel, MatchingRule, NameVariant
 from tessera.crm.matching.probabilistic import model_of
 from tessera.crm.matching.services import check_definition, rules_changed
@@ -222,15 +222,10 @@ class MatchingModelAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Weights per field and comparison level")
     def weights(self, obj: MatchingModel) -> SafeString:
-        model = model_of(obj.object, obj.model)
         rows = [
             (name, label, f"{m:.4f}", f"{u:.6f}", f"{w:+.2f}")
-            for name in model.fields
-            for label, m, u, w in zip(
-                model.params[name].labels, model.params[name].m, model.params[name].u,
-                field_weights(model.params[name]), strict=True,
-            )
-        ]  # fmt: skip
+            for name, label, m, u, w in weight_rows(model_of(obj.object, obj.model))
+        ]
         body = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
         )

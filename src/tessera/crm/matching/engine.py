@@ -249,10 +249,14 @@ def score_candidates(
 ) -> list[Match]:
     """Each candidate that satisfies a rule, with its best rule and score."""
     out = []
+    # A probabilistic rule reads the incoming record once, not once per candidate.
+    prepared = {
+        r.id: probabilistic.prepare(r, incoming) for r in rules if r.mode == "probabilistic"
+    }
     for stored in found:
         best: Match | None = None
         for rule in rules:
-            found_match = rule_match(target, rule, incoming, stored)
+            found_match = rule_match(target, rule, incoming, stored, prepared.get(rule.id))
             if found_match is not None and (best is None or found_match.score > best.score):
                 best = found_match
         if best is not None:
@@ -261,11 +265,15 @@ def score_candidates(
 
 
 def rule_match(
-    target: str, rule: RuleSpec, incoming: Mapping[str, Any], stored: Model
+    target: str,
+    rule: RuleSpec,
+    incoming: Mapping[str, Any],
+    stored: Model,
+    prepared: probabilistic.Prepared | None = None,
 ) -> Match | None:
     """``stored`` as a match of ``incoming`` under one rule, in the rule's mode, or None."""
     if rule.mode == "probabilistic":
-        scored = probabilistic.score(rule, incoming, stored)
+        scored = probabilistic.score(prepared or probabilistic.prepare(rule, incoming), stored)
         if scored is None:
             return None
         return Match(

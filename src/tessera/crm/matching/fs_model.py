@@ -38,6 +38,7 @@ __all__ = [
     "field_weights",
     "match_probability",
     "score_pair",
+    "weight_rows",
 ]
 
 JSON_VERSION = 1
@@ -258,6 +259,18 @@ def field_weights(params: FieldParams) -> tuple[float, ...]:
         math.log2(max(m, PROBABILITY_FLOOR) / max(u, PROBABILITY_FLOOR))
         for m, u in zip(params.m, params.u, strict=True)
     )
+
+
+def weight_rows(model: Model) -> list[tuple[str, str, float, float, float]]:
+    """(field, level, m, u, weight) for every level of every field, as people read a model."""
+    return [
+        (name, label, m, u, w)
+        for name in model.fields
+        for label, m, u, w in zip(
+            model.params[name].labels, model.params[name].m, model.params[name].u,
+            field_weights(model.params[name]), strict=True,
+        )
+    ]  # fmt: skip
 
 
 def match_probability(match_weight: float) -> float:

@@ -189,10 +189,6 @@ def _main_phonetic(value: str) -> frozenset[str]:
     return frozenset({min(codes)}) if codes else frozenset()
 
 
-def _main(keyer: Callable[[str], str]) -> Callable[[str], frozenset[str]]:
-    return _one(keyer)
-
-
 # method -> one form of a value, for the parts beside a cut one: a key with a cut part is
 # there for a typo in that part, so the others are the same values and one form each is
 # enough (the method's other forms, for nicknames or acronyms, are in the group's other
@@ -200,7 +196,7 @@ def _main(keyer: Callable[[str], str]) -> Callable[[str], frozenset[str]]:
 MAIN_FORMS: dict[str, Callable[[str], frozenset[str]]] = {
     "first_name": _first_letter,
     "last_name": _main_phonetic,
-    "company": _main(n.company_key),
+    "company": _one(n.company_key),
 }
 # Methods whose passing values have equal blocking forms: nothing to loosen.
 EXACT_FORMS = frozenset({"email", "exact", "website"})

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from tessera.crm.matching.fs_levels import CONTACT_FIELDS, pack_address
 from tessera.crm.matching.fs_model import FieldScore, Model, PairScore, default_model, score_pair
+from tessera.crm.matching.keys import swapped
 from tessera.crm.matching.models import MatchingModel
 from tessera.crm.matching.rules import OBJECT_MODELS, RuleSpec
 from tessera.crm.matching.values import field_text, match_text, record_phone
@@ -95,21 +96,32 @@ def stored_values(object_type: str, model: Model, stored: DjangoModel | Any) -> 
     return _values(object_type, model.fields, read)
 
 
-def _swapped(values: dict[str, str]) -> dict[str, str]:
-    return {**values, "first_name": values["last_name"], "last_name": values["first_name"]}
+@dataclass(frozen=True)
+class Prepared:
+    """An incoming record read once for a rule's model, in each orientation it is tried
+    (a person also with first and last name swapped), for scoring all its candidates."""
+
+    rule: RuleSpec
+    model: Model
+    orientations: tuple[dict[str, str], ...]
 
 
-def score(rule: RuleSpec, incoming: Mapping[str, Any], stored: Any) -> Scored | None:
-    """The rule's verdict on a candidate: Scored if its probability reaches the rule's
-    threshold (a person also tried with first and last name swapped), else None."""
+def prepare(rule: RuleSpec, incoming: Mapping[str, Any]) -> Prepared:
     model: Model = rule.model or default_model(MODEL_FIELDS[rule.object])
     a = incoming_values(rule.object, model, incoming)
-    b = stored_values(rule.object, model, stored)
-    best: PairScore = score_pair(model, a, b)
     if rule.object in _PERSONS and a.get("first_name") and a.get("last_name"):
-        flipped = score_pair(model, _swapped(a), b)
-        if flipped.match_weight > best.match_weight:
-            best = flipped
+        return Prepared(rule, model, (a, swapped(a)))
+    return Prepared(rule, model, (a,))
+
+
+def score(prepared: Prepared, stored: Any) -> Scored | None:
+    """The rule's verdict on a candidate: Scored if its probability reaches the rule's
+    threshold, else None."""
+    rule, model = prepared.rule, prepared.model
+    b = stored_values(rule.object, model, stored)
+    best: PairScore = max(
+        (score_pair(model, a, b) for a in prepared.orientations), key=lambda s: s.match_weight
+    )
     if best.match_probability < rule.match_probability:
         return None
     return Scored(best.match_probability, best.match_weight, best.fields)

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand
 from rich.console import Console
 from rich.table import Table
 
-from tessera.crm.matching.fs_model import field_weights
+from tessera.crm.matching.fs_model import weight_rows
 from tessera.crm.matching.probabilistic import TRAINING_LIMIT, model_of, train_model
 from tessera.crm.matching.rules import OBJECT_MODELS
 
@@ -51,10 +51,6 @@ def weights_table(object_type: str, stored: dict[str, Any]) -> Table:
     table = Table(title=f"{object_type} model weights")
     for name in ("field", "level", "m", "u", "weight"):
         table.add_column(name, justify="left" if name in ("field", "level") else "right")
-    for name in model.fields:
-        params = model.params[name]
-        for label, m, u, w in zip(
-            params.labels, params.m, params.u, field_weights(params), strict=True
-        ):
-            table.add_row(name, label, f"{m:.4f}", f"{u:.6f}", f"{w:+.2f}")
+    for name, label, m, u, w in weight_rows(model):
+        table.add_row(name, label, f"{m:.4f}", f"{u:.6f}", f"{w:+.2f}")
     return table
