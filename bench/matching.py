@@ -492,7 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         qualities = {"rules": measure(stream, truth, run.answers, cfg.show_errors)}
         training = use_probabilistic_mode(cfg.match_probability)
         fs_run = run_lookups(warmup, stream, progress, cfg.profile, "lookups (probabilistic)")
-        qualities["probabilistic"] = measure(stream, truth, fs_run.answers)
+        qualities["probabilistic"] = measure(stream, truth, fs_run.answers, cfg.show_errors)
         use_rules_mode()
         extra = {
             "probabilistic p50 / p95 / p99 ms": triple(fs_run.latency),

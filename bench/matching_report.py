@@ -135,8 +135,9 @@ def report(
         table.add_row(*row)
     console.print(table)
     console.print(_field_table(qualities))
-    for example in rules.examples:
-        console.print(example, markup=False, highlight=False)
+    for mode, q in qualities.items():
+        for example in q.examples:
+            console.print(f"{mode}: {example}", markup=False, highlight=False)
     summary = _summary(cfg, pop, run, qualities, imp, base, pgb) | (extra or {})
     print(json.dumps(summary))
     return summary

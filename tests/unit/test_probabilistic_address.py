@@ -55,3 +55,23 @@ def test_the_same_person_moved_is_still_a_match(model: Model) -> None:
            "phone": "+14155551234", "birthdate": "1815-12-10", "address": HOME}  # fmt: skip
     moved = {**ada, "address": pack_address("4 Park Row", "Leeds", "LS1 5HD")}
     assert score_pair(model, ada, moved).match_probability > 0.99
+
+
+def test_a_relative_at_home_with_nothing_else_known_is_not_a_match(model: Model) -> None:
+    # The stored record has no email or birth date to tell them apart: only the first name
+    # does, against a last name, an address and a landline that one household shares.
+    ada = {"first_name": "Ada", "last_name": "Byron", "phone": "+14155551234", "address": HOME}
+    sister = {**ada, "first_name": "Augusta", "email": "augusta@example.com"}
+    assert score_pair(model, ada, sister).match_probability < 0.5
+
+
+def test_a_household_agreement_counts_as_its_strongest_member(model: Model) -> None:
+    ada = {"last_name": "Byron", "phone": "+14155551234", "address": HOME}
+    fields = score_pair(model, ada, dict(ada)).fields
+    alone = [score_pair(model, {f: ada[f]}, {f: ada[f]}).fields[f].weight for f in ada]
+    assert sum(fields[f].weight for f in ada) == pytest.approx(max(alone))
+
+
+def test_the_same_person_at_home_is_a_match(model: Model) -> None:
+    ada = {"first_name": "Ada", "last_name": "Byron", "phone": "+14155551234", "address": HOME}
+    assert score_pair(model, ada, {**ada, "email": "ada@example.com"}).match_probability > 0.99

@@ -20,7 +20,7 @@ from tessera.crm.matching.fs_model import (
     match_probability,
     score_pair,
 )
-from tessera.crm.matching.fs_train import train
+from tessera.crm.matching.fs_train import plausible, train
 from tests.support.matching_population import Population, Record, population
 
 ACCOUNT_FIELDS = ("company", "phone", "street", "city", "postal_code")
@@ -388,3 +388,62 @@ def test_training_on_no_records_gives_the_default_prior() -> None:
 
 def test_training_on_no_records_gives_the_default_m() -> None:
     assert train([], max_pairs=100).params["email"].m == default_model().params["email"].m
+
+
+# --- a database with (nearly) no duplicates ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def no_duplicates() -> Model:
+    # Namesakes only: the generator's few names give many same-name pairs that EM, with no
+    # duplicates to find, would otherwise take for matches.
+    return train(population(3000, duplicate_share=0.0, seed=7).records, max_pairs=100_000)
+
+
+@pytest.mark.parametrize("field", PERSON_FIELDS)
+def test_hand_set_m_is_plausible(field: str) -> None:
+    assert plausible(default_model().params[field].m)
+
+
+def test_m_where_a_near_agreement_beats_exact_is_implausible() -> None:
+    # What EM learnt from namesakes' email: "similar" (same name, another provider) 0.998.
+    assert not plausible((0.001, 0.998, 0.001))
+
+
+def test_m_where_matches_rarely_agree_is_implausible() -> None:
+    # What EM learnt from namesakes' phones: 99.7% of "matches" disagree.
+    assert not plausible((0.001, 0.001, 0.001, 0.997))
+
+
+def test_training_without_duplicates_keeps_the_hand_set_m_of_the_phone(
+    no_duplicates: Model,
+) -> None:
+    assert no_duplicates.params["phone"].m == default_model().params["phone"].m
+
+
+def test_training_without_duplicates_says_which_fields_kept_the_hand_set_m(
+    no_duplicates: Model,
+) -> None:
+    assert no_duplicates.training is not None
+    assert "phone" in no_duplicates.training.defaulted
+
+
+def test_training_with_duplicates_learns_every_field(model: Model) -> None:
+    assert model.training is not None
+    assert model.training.defaulted == ()
+
+
+def test_kept_hand_set_fields_round_trip_through_json(no_duplicates: Model) -> None:
+    assert Model.from_json(no_duplicates.to_json()).training == no_duplicates.training
+
+
+def test_namesake_without_duplicates_to_learn_from_is_no_match(no_duplicates: Model) -> None:
+    # Same names and city, the same email name at another provider; phone, birth date and
+    # street differ. Trained on namesakes as if they were matches, this scored 0.999.
+    a = {"first_name": "John", "last_name": "Smith", "email": "john.smith@gmail.com",
+         "phone": "+14155551234", "birthdate": "1970-01-02", "street": "12 Oak St",
+         "city": "Boston", "postal_code": "02110"}  # fmt: skip
+    b = {"first_name": "John", "last_name": "Smith", "email": "john.smith@yahoo.com",
+         "phone": "+14155559876", "birthdate": "1988-07-19", "street": "40 Elm Ave",
+         "city": "Boston", "postal_code": "02134"}  # fmt: skip
+    assert probability(no_duplicates, a, b) < 0.5

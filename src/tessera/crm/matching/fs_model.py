@@ -97,6 +97,8 @@ class TrainingInfo:
     trained_at: str  # ISO 8601, UTC
     seed: int
     sessions: tuple[SessionInfo, ...] = ()
+    # Fields whose trained m was implausible (``fs_train.plausible``): they kept the hand-set m.
+    defaulted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,7 @@ def _training_to_json(info: TrainingInfo | None) -> dict[str, Any] | None:
         return None
     out = asdict(info)
     out["sessions"] = [{**s, "fixed": list(s["fixed"])} for s in out["sessions"]]
+    out["defaulted"] = list(info.defaulted)
     return out
 
 
@@ -247,6 +250,7 @@ def _training_from_json(data: Mapping[str, Any] | None) -> TrainingInfo | None:
         trained_at=str(data["trained_at"]),
         seed=int(data["seed"]),
         sessions=sessions,
+        defaulted=tuple(str(f) for f in data.get("defaulted", ())),
     )
 
 
@@ -308,11 +312,13 @@ def score_pair(model: Model, a: Mapping[str, str], b: Mapping[str, str]) -> Pair
     return PairScore(total, match_probability(total), scores)
 
 
-# Fields whose agreement is one piece of evidence, not two: a household shares its address
-# and its landline, so a relative at home agrees on both. Scored as independent, the two
-# would outweigh a different first name and birth date; their agreement counts as the
-# stronger of the two (their disagreement still counts in full).
-CORRELATED: tuple[frozenset[str], ...] = (frozenset({"address", "phone"}),)
+# Fields whose agreement is one piece of evidence, not several: a household shares its
+# last name, its address and its landline, so a relative at home agrees on all three.
+# Scored as independent they would outweigh a different first name, email and birth date
+# (u of each is measured over the whole population, where a shared address is rare, not
+# among the people of one address, where a shared last name is the rule). Their agreement
+# counts as the strongest member's; their disagreement still counts in full.
+CORRELATED: tuple[frozenset[str], ...] = (frozenset({"address", "phone", "last_name"}),)
 
 
 # --- a model that works before any training ---------------------------------------------

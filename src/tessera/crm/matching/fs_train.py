@@ -50,6 +50,7 @@ __all__ = [
     "EmResult",
     "expectation_maximisation",
     "match_share",
+    "plausible",
     "term_frequencies",
     "train",
     "u_probabilities",
@@ -67,6 +68,13 @@ M_FLOOR = 1e-3
 # The least (weighted) number of matches with a field present for a session's estimate
 # of that field's m to count: fewer say more about chance than about the field.
 MIN_EVIDENCE = 5.0
+# The least share of matches whose values agree at some level (anything but "other") for a
+# trained m to be believed. A database with few duplicates gives EM no cluster of matches
+# to find, and it settles on the next most coherent one: namesakes (same names, similar
+# email, nothing else in common) or a household. Their m says a match disagrees on phone,
+# address and birth date 99% of the time, so that disagreeing costs a pair nothing, and
+# relatives and namesakes then score as matches. One person's records agree far more often.
+MIN_AGREEMENT = 0.2
 
 Vectors = list[tuple[tuple[int, ...], float]]  # distinct comparison vector, summed weight
 
@@ -301,6 +309,13 @@ def _train_session(
     return learnt, info
 
 
+def plausible(m: tuple[float, ...]) -> bool:
+    """Whether ``m`` (per level, "other" last) can describe one person's records: exact
+    agreement the likeliest kind of agreement, and agreement at least ``MIN_AGREEMENT``."""
+    agreeing = m[:-1]
+    return bool(agreeing) and m[0] >= max(agreeing) and sum(agreeing) >= MIN_AGREEMENT
+
+
 def _mean(estimates: Sequence[tuple[float, ...]]) -> tuple[float, ...]:
     return tuple(sum(column) / len(estimates) for column in zip(*estimates, strict=True))
 
@@ -393,9 +408,12 @@ def train(
         for s in sessions_for(fields, sessions)
     ]
     comparisons = _compare_pairs(fields, records, {c for s in samples for c in s.pairs})
-    m, infos = _train_sessions(
+    learnt, infos = _train_sessions(
         samples, comparisons, m, u, max_iterations=max_iterations, tolerance=tolerance
     )
+    # A field whose learnt m no one person's records would show keeps the hand-set m.
+    defaulted = tuple(name for name in fields if not plausible(learnt[name]))
+    m = {name: m[name] if name in defaulted else learnt[name] for name in fields}
     params = {name: FieldParams(field_levels(name).labels, m[name], u[name]) for name in fields}
     prior = _prior(samples, comparisons, params, max_iterations=max_iterations, tolerance=tolerance)
     tf = {
@@ -412,5 +430,6 @@ def train(
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         seed=seed,
         sessions=tuple(infos),
+        defaulted=defaulted,
     )
     return Model(fields, params, prior, tf, training)

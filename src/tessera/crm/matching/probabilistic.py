@@ -138,6 +138,7 @@ class Trained:
     seconds: float
     converged: bool
     stored: MatchingModel
+    defaulted: tuple[str, ...] = ()  # fields that kept the hand-set m
 
 
 def _training_rows(
@@ -175,4 +176,5 @@ def train_model(object_type: str, *, limit: int = TRAINING_LIMIT, seed: int = 1)
         },
     )  # fmt: skip
     converged = bool(info.converged) if info is not None else False
-    return Trained(object_type, len(records), pairs, seconds, converged, stored)
+    defaulted = info.defaulted if info is not None else ()
+    return Trained(object_type, len(records), pairs, seconds, converged, stored, defaulted)

@@ -42,6 +42,11 @@ class Command(BaseCommand):
                 f"[bold]{object_type}[/]: {done.records:,} records, {done.pairs:,} pairs, "
                 f"{done.seconds:.1f} s, {state}."
             )
+            if done.defaulted:
+                console.print(
+                    "Too few duplicates to learn how often one person's records agree on "
+                    f"{', '.join(done.defaulted)}: the hand-set m is kept for these."
+                )
             console.print(weights_table(object_type, done.stored.model))
 
 
