@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tessera.crm.matching.engine import best_score
-from tessera.crm.matching.keys import record_keys
+from tessera.crm.matching.keys import lookup_keys, record_keys
 from tessera.crm.matching.values import field_text
 from tests.support.matching_rules import standard_rule, stored
 
@@ -73,7 +73,27 @@ def one_typo(draw: st.DrawFn, record: dict[str, str]) -> dict[str, str]:
 
 
 def _share_a_key(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return bool(record_keys([RULE], a) & record_keys([RULE], b))
+    """Whether a lookup of ``b`` meets the keys stored for ``a``."""
+    return bool(record_keys([RULE], a) & lookup_keys([RULE], b)[0])
+
+
+# --- acronyms: looked up under the other prefix -----------------------------------------
+
+ADA = {"first_name": "Ada", "last_name": "Byron", "company": "Advanced Micro Devices"}
+
+
+def test_a_company_written_as_its_acronym_finds_the_full_name() -> None:
+    assert _share_a_key(ADA, {**ADA, "company": "AMD"})
+
+
+def test_a_full_company_name_finds_its_acronym() -> None:
+    assert _share_a_key({**ADA, "company": "AMD"}, ADA)
+
+
+def test_two_names_of_several_words_do_not_meet_by_their_initials() -> None:
+    # Same last name and company initials, another first name: nothing the rule accepts.
+    other = {"first_name": "Mary", "last_name": "Byron", "company": "Apex Media Design"}
+    assert not _share_a_key(ADA, other)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

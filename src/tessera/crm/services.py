@@ -17,7 +17,7 @@ from tessera.core.locking import advisory_lock
 from tessera.core.lookup import get_by_id
 from tessera.crm.matching import engine
 from tessera.crm.matching.engine import Match, MatchResult
-from tessera.crm.matching.keys import lock_names, query_keys
+from tessera.crm.matching.keys import lock_names, lookup_keys
 from tessera.crm.matching.rules import active_rules
 from tessera.crm.matching.values import record_phone_e164
 from tessera.crm.models import Account, Contact, Lead, TimelineEntry
@@ -132,7 +132,12 @@ def _lock_and_match(
     create; locking the record's match keys first makes the second one see the first."""
     keys: set[str] = set()
     for target in engine.TARGETS[object_type]:
-        keys |= query_keys(active_rules(target), engine.as_target(object_type, target, values))
+        # The keys it asks for and the keys it will hold: an acronym asks under another
+        # prefix than it is stored under, and either of two creates may be the acronym.
+        asked, own = lookup_keys(
+            active_rules(target), engine.as_target(object_type, target, values)
+        )
+        keys |= asked | own
     advisory_lock(lock_names(keys))
     return engine.find_matches(object_type, values, exclude_id=exclude_id)
 

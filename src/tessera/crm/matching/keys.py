@@ -76,18 +76,34 @@ def _first_name_keys(value: str) -> frozenset[str]:
     return initials | (sounds - {"a"})
 
 
+# An acronym key is stored under one prefix and looked up under the other: a name of
+# several words stores its initials as "acr:" and a short single word stores itself as
+# "abbr:", so "AMD" and "Advanced Micro Devices" meet (the acronym comparator matches them,
+# so blocking must not part them), while two names of several words never meet by their
+# initials alone ("Miller and Sons" and "Mason Stone": a bucket of every M-and-S company).
+ACRONYM, ABBREVIATION = "acr:", "abbr:"
+
+
 def _company_keys(value: str) -> frozenset[str]:
-    # Salesforce's "Company (2,5)" and an acronym form, so "AMD" and "Advanced Micro
-    # Devices" meet: the acronym comparator would match them, so blocking must not part them.
+    # Salesforce's "Company (2,5)" and the acronym forms above.
     out = {n.company_key(value)}
     tokens = n.normalize_company(value).split()
     if len(tokens) >= 2:
-        out.add("acr:" + "".join(t[0] for t in tokens))
+        out.add(ACRONYM + "".join(t[0] for t in tokens))
         significant = [t for t in tokens if t not in {"of", "and", "the", "for"}]
-        out.add("acr:" + "".join(t[0] for t in significant))
+        out.add(ACRONYM + "".join(t[0] for t in significant))
     elif len(tokens) == 1 and 2 <= len(tokens[0]) <= 6:
-        out.add("acr:" + tokens[0])
-    return frozenset(k for k in out if k and k != "acr:")
+        out.add(ABBREVIATION + tokens[0])
+    return frozenset(k for k in out if k and k not in (ACRONYM, ABBREVIATION))
+
+
+def _looked_up(token: str) -> str:
+    """The key component a lookup asks for, for a stored one (acronyms cross over)."""
+    if token.startswith(ACRONYM):
+        return ABBREVIATION + token[len(ACRONYM) :]
+    if token.startswith(ABBREVIATION):
+        return ACRONYM + token[len(ABBREVIATION) :]
+    return token
 
 
 def _one(fn: Callable[[str], str]) -> Callable[[str], frozenset[str]]:
@@ -200,10 +216,11 @@ MAIN_FORMS: dict[str, Callable[[str], frozenset[str]]] = {
 }
 # Methods whose passing values have equal blocking forms: nothing to loosen.
 EXACT_FORMS = frozenset({"email", "exact", "website"})
-# How well a method's forms narrow a search (phone or street alone: a handful of records;
-# a last name or a company: a few hundred at a million records; a first initial: a tenth
-# of them). A part is left out of a key only if what remains scores ANCHOR or more.
-NARROWING = {"email": 3, "phone": 2, "street": 2, "website": 2, "last_name": 1, "company": 1}
+# How well a method's forms narrow a search (a street alone: a handful of records; a last
+# name, a company, or a phone's key, which is an area code and exchange of up to 10,000
+# numbers: a few hundred at a million records; a first initial: a tenth of them). A part
+# is left out of a key only if what remains scores ANCHOR or more.
+NARROWING = {"email": 3, "street": 2, "website": 2, "phone": 1, "last_name": 1, "company": 1}
 ANCHOR = 2
 
 
@@ -333,15 +350,25 @@ def _plan(rules: Sequence[RuleSpec]) -> _Plan:
 
 
 @lru_cache(maxsize=n.CACHE_SIZE)
-def _component(tag: str, method: str, form: str, value: str, generation: int) -> tuple[str, ...]:
-    """A part's key components for a value ("tag=token", sorted). ``generation`` keeps
-    first-name parts from outliving a change of the admin name variants."""
-    forms = {"": KEYERS, "~": CUTS, ".": MAIN_FORMS}[form][method]
-    return tuple(sorted(f"{tag}={t}" for t in forms(value)))
+def _component(
+    tag: str, method: str, form: str, value: str, generation: int, query: bool = False
+) -> tuple[str, ...]:
+    """A part's key components for a value ("tag=token", sorted); with ``query``, those a
+    lookup of the value asks for. ``generation`` keeps first-name parts from outliving a
+    change of the admin name variants."""
+    tokens = {"": KEYERS, "~": CUTS, ".": MAIN_FORMS}[form][method](value)
+    if query and method == "company":
+        tokens = frozenset(_looked_up(t) for t in tokens)
+    return tuple(sorted(f"{tag}={t}" for t in tokens))
 
 
 def _keys_of(
-    parts: tuple[_Part, ...], values: Mapping[str, str], generation: int, *, cover: bool
+    parts: tuple[_Part, ...],
+    values: Mapping[str, str],
+    generation: int,
+    *,
+    cover: bool,
+    query: bool = False,
 ) -> set[str]:
     """The keys of one shape; none if a part is blank (and blank cannot match), or, with
     ``cover``, if the record's standalone key of a part (its email) covers them."""
@@ -351,7 +378,7 @@ def _keys_of(
         if value:
             if cover and part.method in STANDALONE:
                 return set()
-            tokens = _component(part.tag, part.method, part.form, value, generation)
+            tokens = _component(part.tag, part.method, part.form, value, generation, query)
         elif part.match_blank:
             tokens = (f"{part.tag}={BLANK}",)  # blank matches blank here, so blanks must meet
         else:
@@ -369,9 +396,12 @@ def _keys_of(
     return {_finish(sorted(combo)) for combo in product(*components)}
 
 
-def record_keys(rules: Iterable[RuleSpec], record: Mapping[str, Any]) -> set[str]:
+def record_keys(
+    rules: Iterable[RuleSpec], record: Mapping[str, Any], *, query: bool = False
+) -> set[str]:
     """The keys to store for a record: those of every shape of every rule's groups, less
-    the keys that another key of the record always accompanies (see ``_make_plan``)."""
+    the keys that another key of the record always accompanies (see ``_make_plan``); with
+    ``query``, the keys that find the records this one matches."""
     plan = _plan(rules if isinstance(rules, Sequence) else list(rules))
     generation = n.variants_generation()
     values = {f: match_text(record, f) for f in plan.fields}
@@ -379,10 +409,11 @@ def record_keys(rules: Iterable[RuleSpec], record: Mapping[str, Any]) -> set[str
     for part in plan.standalone:
         if value := values[part.field]:
             keys.update(
-                _finish([c]) for c in _component(part.tag, part.method, "", value, generation)
+                _finish([c])
+                for c in _component(part.tag, part.method, "", value, generation, query)
             )
     for parts in plan.shapes:
-        keys |= _keys_of(parts, values, generation, cover=True)
+        keys |= _keys_of(parts, values, generation, cover=True, query=query)
     return keys
 
 
@@ -400,10 +431,10 @@ def query_keys(rules: Iterable[RuleSpec], record: Mapping[str, Any]) -> set[str]
 def lookup_keys(rules: Iterable[RuleSpec], record: Mapping[str, Any]) -> tuple[set[str], set[str]]:
     """(the keys to look ``record`` up by, the keys to store for it if it is saved as is)."""
     rules = rules if isinstance(rules, Sequence) else list(rules)
-    own = record_keys(rules, record)
+    own, asked = record_keys(rules, record), record_keys(rules, record, query=True)
     if record.get("first_name") and record.get("last_name"):
-        return own | record_keys(rules, swapped(record)), own
-    return set(own), own
+        return asked | record_keys(rules, swapped(record), query=True), own
+    return asked, own
 
 
 def same_keys(rules_a: Sequence[RuleSpec], rules_b: Sequence[RuleSpec]) -> bool:
