@@ -151,6 +151,22 @@ def test_training_prints_the_weights(stored_people: int) -> None:
     assert "contact model weights" in out.getvalue()
 
 
+def test_training_without_duplicates_says_which_fields_kept_the_hand_set_m() -> None:
+    people = population(size=400, duplicate_share=0.0, seed=3).records
+    Contact.objects.bulk_create(
+        Contact(**{k: (v or None) if k == "birthdate" else v for k, v in p.items()}) for p in people
+    )
+    out = StringIO()
+    call_command("matching", "train", "--object", "contact", stdout=out)
+    assert "the hand-set m is kept" in " ".join(out.getvalue().split())
+
+
+def test_training_with_duplicates_learns_every_field(stored_people: int) -> None:
+    out = StringIO()
+    call_command("matching", "train", "--object", "contact", stdout=out)
+    assert "hand-set" not in out.getvalue()
+
+
 def test_rules_score_with_the_trained_model(admin_api: Api, stored_people: int) -> None:
     _rule(admin_api)
     call_command("matching", "train", "--object", "contact", stdout=StringIO())
