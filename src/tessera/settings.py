@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "django_ratelimit",
     "csp",
+    "django_prometheus",
     "tessera.core",
     "tessera.crm",
     "tessera.ledger",
@@ -72,6 +73,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First and last (django-prometheus's pair): the latency they measure is the whole stack.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Before anything that may answer (the HTTPS redirect too), so every response and every
+    # log line of the request carries its id.
+    "tessera.core.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -86,6 +92,8 @@ MIDDLEWARE = [
     # response. The problem layer is innermost so idempotent replays store what clients get.
     "tessera.api.middleware.ApiWriteMiddleware",
     "tessera.api.middleware.ApiProblemMiddleware",
+    # Only observes (by view and status), changes no response: innermost for the view name.
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "tessera.urls"
@@ -138,8 +146,28 @@ DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- background jobs ----------------------------------------------------------------------
-# The database backend writes the job row in the caller's transaction: a transactional outbox.
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# TESSERA_TASKS_BACKEND picks where jobs wait. "database" (the default) writes the job row in
+# the caller's transaction: a transactional outbox, so no committed change loses its job.
+# "rq" keeps jobs in Redis (TESSERA_RQ_URL) for volumes the jobs table should not carry: a
+# job is pushed when its transaction commits, so a crash in between loses it (docs/deploy.md).
+TASKS_BACKEND = os.environ.get("TESSERA_TASKS_BACKEND", "database").strip().lower()
+TESSERA_RQ_URL = os.environ.get("TESSERA_RQ_URL", "redis://127.0.0.1:6379/0")
+RQ_QUEUES = {"default": {"URL": TESSERA_RQ_URL, "DEFAULT_TIMEOUT": 600}}
+TASKS: dict[str, dict[str, object]]
+if TASKS_BACKEND == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+elif TASKS_BACKEND == "rq":
+    TASKS = {
+        "default": {
+            "BACKEND": "tessera.core.rq.OnCommitRQBackend",
+            "QUEUES": list(RQ_QUEUES),
+        }
+    }
+    INSTALLED_APPS = [*INSTALLED_APPS, "django_rq"]
+else:
+    raise ImproperlyConfigured(
+        f"TESSERA_TASKS_BACKEND must be 'database' or 'rq', not {TASKS_BACKEND!r}"
+    )
 
 # Periodic jobs the worker enqueues: name -> (task, interval in seconds).
 TESSERA_PERIODIC_TASKS: dict[str, tuple[str, int]] = {
@@ -147,6 +175,7 @@ TESSERA_PERIODIC_TASKS: dict[str, tuple[str, int]] = {
     "prune_idempotency_keys": ("tessera.backoffice.tasks.prune_idempotency_keys_task", 3600),
     "reconcile_payments": ("tessera.billing.tasks.reconcile_task", 600),
     "expire_checkout_holds": ("tessera.events.tasks.expire_holds_task", 60),
+    "requeue_stalled_emails": ("tessera.notifications.tasks.requeue_stalled_task", 60),
 }
 
 # --- events ---------------------------------------------------------------------------------
@@ -177,12 +206,16 @@ TESSERA_ADMIN_EMAIL = os.environ.get("TESSERA_ADMIN_EMAIL", "admin@tessera.local
 EMAIL_MAX_ATTEMPTS = int(os.environ.get("TESSERA_EMAIL_MAX_ATTEMPTS", "6"))
 EMAIL_RETRY_BASE_SECONDS = float(os.environ.get("TESSERA_EMAIL_RETRY_BASE_SECONDS", "30"))
 EMAIL_RETRY_MAX_SECONDS = float(os.environ.get("TESSERA_EMAIL_RETRY_MAX_SECONDS", "3600"))
+# An email whose send job was lost (a worker killed mid-send) is enqueued again after this.
+EMAIL_STALLED_SECONDS = float(os.environ.get("TESSERA_EMAIL_STALLED_SECONDS", "900"))
 
 # --- Stripe --------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+# Seconds to wait for each answer from Stripe (the SDK retries twice with the same key).
+STRIPE_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_TIMEOUT_SECONDS", "20"))
 
 # --- API -----------------------------------------------------------------------------------
 # A request whose first run has held its idempotency key longer than this is presumed
@@ -296,22 +329,87 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 if not DEBUG and not TESTING:
-    SESSION_COOKIE_SECURE = _flag("TESSERA_SECURE_COOKIES", default=True)
+    # Production. TESSERA_HTTPS: the site is reached over https (TLS here or at a proxy),
+    # which turns on the redirect, HSTS and secure cookies. Unset, it follows
+    # TESSERA_SECURE_COOKIES, which local plain-http stacks set to 0 (an e2e run, a bench):
+    # insecure cookies mean plain http, and redirecting those to https would break them.
+    TESSERA_HTTPS = _flag("TESSERA_HTTPS", default=_flag("TESSERA_SECURE_COOKIES", default=True))
+    SESSION_COOKIE_SECURE = _flag("TESSERA_SECURE_COOKIES", default=TESSERA_HTTPS)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    if TESSERA_HTTPS:
+        SECURE_SSL_REDIRECT = True
+        # Probes and the metrics scraper talk plain http to the process itself.
+        SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+        SECURE_HSTS_SECONDS = int(os.environ.get("TESSERA_HSTS_SECONDS", str(365 * 24 * 3600)))
+        SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("TESSERA_HSTS_INCLUDE_SUBDOMAINS", default=True)
+        # The preload directive asks browsers' built-in lists to hard-code https for the
+        # whole registrable domain, subdomains included, for months after it is withdrawn:
+        # that is the domain owner's decision, not the application's, so it is opt-in.
+        # Without it Django's deploy check warns (security.W021) on every run; that warning
+        # is the decision above, made deliberately, so it is silenced only while preload is
+        # off (the other HSTS checks stay on).
+        SECURE_HSTS_PRELOAD = _flag("TESSERA_HSTS_PRELOAD")
+        if not SECURE_HSTS_PRELOAD:
+            SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W021"]
+    # Only behind a proxy that sets X-Forwarded-Proto itself and drops the client's: trusted
+    # without one, any client could claim https and skip the redirect.
+    if _flag("TESSERA_TRUST_X_FORWARDED_PROTO"):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- security -------------------------------------------------------------------------------
+# Response headers in every mode (the demo and tests see what production sends).
+SECURE_CONTENT_TYPE_NOSNIFF = True  # a response is read as the type it says, never sniffed
+SECURE_REFERRER_POLICY = "same-origin"  # full URLs (a sign-in link's token) stay on this site
+X_FRAME_OPTIONS = "DENY"  # nothing here is framed, so no page can be clickjacked
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"  # no other site's window keeps a handle
+# Rate limits (counted like the sign-in ones above, per process without TESSERA_CACHE_URL).
+# Tests fire many checkouts from one key and client: their defaults stay out of the way,
+# and the rate-limit tests set the rates they exercise.
+_UNLIMITED_IN_TESTS = "100000/m"
+# Failed API-key authentications per client IP; past it, 429 without checking the key.
+TESSERA_API_AUTH_FAILURE_RATE = os.environ.get(
+    "TESSERA_API_AUTH_FAILURE_RATE", _UNLIMITED_IN_TESTS if TESTING else "30/m"
+)
+# Checkout attempts per API key or portal member, and per client IP.
+TESSERA_CHECKOUT_RATE = os.environ.get(
+    "TESSERA_CHECKOUT_RATE", _UNLIMITED_IN_TESTS if TESTING else "60/m"
+)
+TESSERA_CHECKOUT_RATE_PER_CLIENT = os.environ.get(
+    "TESSERA_CHECKOUT_RATE_PER_CLIENT", _UNLIMITED_IN_TESTS if TESTING else "120/m"
+)
+# Every limit counted per client IP asks tessera.core.clientip who the client is: behind N
+# reverse proxies of ours, the address the outermost one saw (X-Forwarded-For), else the
+# connecting address. Unset behind a proxy, all clients would share one allowance.
+TESSERA_TRUSTED_PROXIES = int(os.environ.get("TESSERA_TRUSTED_PROXIES", "0"))
+RATELIMIT_IP_META_KEY = "tessera.core.clientip.client_ip"
 
 # One handler, on the root logger. Django's own defaults add a second console handler to
 # the "django" logger (in DEBUG, so in the demo) whose records then reach the root's too:
 # every django.* warning was printed twice. Configuring "django" without handlers removes it.
+# TESSERA_LOG_FORMAT: "json" (one object per line, with the request id; production's
+# default) or "plain" (for people: the demo, DEBUG and tests).
+_LOG_FORMAT_DEFAULT = "plain" if (DEBUG or DEMO or TESTING) else "json"
+TESSERA_LOG_FORMAT = os.environ.get("TESSERA_LOG_FORMAT", _LOG_FORMAT_DEFAULT).strip().lower()
+if TESSERA_LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(
+        f"TESSERA_LOG_FORMAT must be 'json' or 'plain', not {TESSERA_LOG_FORMAT!r}"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_outcome": {"()": "tessera.core.logs.RequestOutcomeFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {
+        "request_outcome": {"()": "tessera.core.logs.RequestOutcomeFilter"},
+        "context": {"()": "tessera.core.logs.ContextFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "tessera.core.logs.json_formatter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["request_outcome"],
+            "formatter": TESSERA_LOG_FORMAT,
+            "filters": ["request_outcome", "context"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("TESSERA_LOG_LEVEL", "INFO")},
@@ -322,3 +420,11 @@ LOGGING = {
         "stripe": {"level": "WARNING"},
     },
 }
+
+# --- operations: health, logs, metrics ---
+# /readyz fails when no worker has beaten its heartbeat (every 15 s) for this long.
+TESSERA_WORKER_HEARTBEAT_SECONDS = int(os.environ.get("TESSERA_WORKER_HEARTBEAT_SECONDS", "120"))
+# /metrics answers the bearer of this token; unset, only requests from this machine that no
+# proxy relayed (anyone else gets 404). The figures are not secrets, but they tell an
+# outsider what the business sells and when.
+TESSERA_METRICS_TOKEN = os.environ.get("TESSERA_METRICS_TOKEN", "")

@@ -86,3 +86,16 @@ class ScheduledJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (next {self.next_run_at:%Y-%m-%d %H:%M})"
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time each worker process reached the database from its periodic loop.
+    ``/readyz`` reports the deployment not ready when the newest beat is too old."""
+
+    name = models.CharField(max_length=200, unique=True, help_text="host:pid of the worker")
+    host = models.CharField(max_length=150)
+    pid = models.PositiveIntegerField()
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.beat_at:%Y-%m-%d %H:%M:%S})"

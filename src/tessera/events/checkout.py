@@ -33,6 +33,7 @@ from tessera.billing.models import Invoice
 from tessera.billing.services import charge_card
 from tessera.core.errors import ProblemError
 from tessera.core.ids import new_id
+from tessera.core.metrics import counts_checkouts
 from tessera.core.money import format_points
 from tessera.crm.models import Contact, Lead
 from tessera.crm.services import contact_for, resolve_person
@@ -58,6 +59,7 @@ def hold_minutes() -> int:
     return int(getattr(settings, "TESSERA_CHECKOUT_HOLD_MINUTES", 15))
 
 
+@counts_checkouts
 def check_out(request: CheckoutIn, *, request_key: str | None = None) -> CheckoutOutcome:
     """Run a checkout; see the module doc. Must be called outside a transaction.
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from tessera.core.errors import Conflict, NotFound, ProblemError, ValidationFailed
 from tessera.core.ids import new_id
 from tessera.core.lookup import get_by_id
+from tessera.core.metrics import counts_orders
 from tessera.core.money import format_points
 from tessera.crm.services import record_timeline
 from tessera.ledger.services import InsufficientFunds, shared_accounts_last
@@ -76,6 +77,7 @@ def _wanted(member: Member, lines: Sequence[Mapping[str, Any]]) -> dict[str, int
     return dict(wanted)
 
 
+@counts_orders
 def place_order(member_id: str, lines: Sequence[Mapping[str, Any]]) -> Order:
     """Pay an order from the wallet, all or nothing.
 
