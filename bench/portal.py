@@ -583,7 +583,11 @@ def start_gunicorn(url: str, workers: int, threads: int) -> tuple[subprocess.Pop
     del argv[at : at + 2]
     argv += ["--worker-class", "gthread", "--keep-alive", "30", "--log-level", "warning"]
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "TESSERA_LOG_LEVEL": "WARNING",
-           "EMAIL_URL": "dummy://", "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
+           "EMAIL_URL": "dummy://", "PYTHONPATH": str(ROOT / "src"),
+           # Plain http on loopback, one client firing far past the production rate limits.
+           "TESSERA_HTTPS": "0", "TESSERA_SECURE_COOKIES": "0",
+           "TESSERA_API_AUTH_FAILURE_RATE": "1000000/m", "TESSERA_CHECKOUT_RATE": "1000000/m",
+           "TESSERA_CHECKOUT_RATE_PER_CLIENT": "1000000/m"}  # fmt: skip
     proc = subprocess.Popen(argv, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
     children.append(proc)
     wait_port(port, proc, "gunicorn")

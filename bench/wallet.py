@@ -248,7 +248,11 @@ def free_port() -> int:
 def start_gunicorn(db_url: str, workers: int, threads: int) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": db_url, "SECRET_KEY": "bench", "TESSERA_LOG_LEVEL": "WARNING",
-           "EMAIL_URL": "dummy://", "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
+           "EMAIL_URL": "dummy://", "PYTHONPATH": str(ROOT / "src"),
+           # Plain http on loopback, one client firing far past the production rate limits.
+           "TESSERA_HTTPS": "0", "TESSERA_SECURE_COOKIES": "0",
+           "TESSERA_API_AUTH_FAILURE_RATE": "1000000/m", "TESSERA_CHECKOUT_RATE": "1000000/m",
+           "TESSERA_CHECKOUT_RATE_PER_CLIENT": "1000000/m"}  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "tessera.wsgi:application", "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",

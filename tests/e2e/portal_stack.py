@@ -166,6 +166,8 @@ def stack(localstripe_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "TESSERA_MEDIA_ORIGINS": media_url, "E2E_MEDIA_URL": media_url,
             "TESSERA_SIGNIN_RATE_PER_EMAIL": "50/h", "TESSERA_SIGNIN_RATE_PER_CLIENT": "200/h",
+            # Every member here comes from 127.0.0.1: one client's checkout allowance is shared.
+            "TESSERA_CHECKOUT_RATE": "1000/m", "TESSERA_CHECKOUT_RATE_PER_CLIENT": "1000/m",
             "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}",
         }  # fmt: skip
         _run(env, "-m", "tessera.cli", "migrate", "-v", "0")

@@ -5,12 +5,15 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core import mail
 from django.test import Client
 
 from tessera.notifications.models import OutboundEmail
+from tessera.notifications.services import deliver_email
 from tessera.portal.models import PortalAccount
+from tessera.portal.signin import TOKEN_SLOT
 from tests.loyalty_helpers import member, program
-from tests.support.portal import signin_link
+from tests.support.portal import SIGNIN_LINK, signin_link
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +45,43 @@ def test_asking_for_an_unknown_address_answers_the_same_and_sends_nothing(ada: o
         b"nobody@example.com", b"X"
     )
     assert not OutboundEmail.objects.filter(to="nobody@example.com").exists()
+
+
+def _queued_link_email() -> OutboundEmail:
+    Client().post("/signin", {"mode": "link", "email": "ada@example.com", "next": "/wallet"})
+    return OutboundEmail.objects.get(template="signin_link", to="ada@example.com")
+
+
+def test_the_queued_email_holds_a_slot_not_a_token(ada: object) -> None:
+    assert TOKEN_SLOT in _queued_link_email().text_body
+
+
+def test_the_stored_email_keeps_its_slot_after_sending(ada: object) -> None:
+    email = _queued_link_email()
+    _token(signin_link("ada@example.com"))
+    email.refresh_from_db()
+    assert TOKEN_SLOT in email.text_body
+
+
+def test_the_sent_link_carries_a_token_minted_at_sending(ada: object) -> None:
+    _queued_link_email()
+    assert _token(signin_link("ada@example.com")) != TOKEN_SLOT
+
+
+def test_the_sent_html_carries_the_same_token_as_the_text(ada: object) -> None:
+    email = _queued_link_email()
+    deliver_email(email.pk)
+    sent = mail.outbox[-1]
+    token = _token(SIGNIN_LINK.search(str(sent.body)).group(1))
+    assert token in str(sent.alternatives[0][0])
+
+
+def test_a_sign_in_email_whose_contact_is_gone_is_a_failed_attempt(ada: object) -> None:
+    email = _queued_link_email()
+    OutboundEmail.objects.filter(pk=email.pk).update(contact=None)
+    deliver_email(email.pk)
+    email.refresh_from_db()
+    assert email.status == OutboundEmail.Status.RETRYING
 
 
 def test_following_the_link_signs_in_and_goes_to_next(ada: object) -> None:

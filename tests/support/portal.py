@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+from django.core import mail
 from django.test import Client
 
 from tessera.crm.models import Contact
 from tessera.notifications.models import OutboundEmail
+from tessera.notifications.services import deliver_email
 from tessera.portal.identity import user_for_contact
 
 
@@ -24,11 +26,15 @@ SIGNIN_LINK = re.compile(r"https?://[^/\s]+(/signin/link\?\S+)")
 
 
 def signin_link(to: str) -> str:
-    """The path of the newest sign-in link queued for ``to``."""
+    """The path of the newest sign-in link queued for ``to``, as its email arrives: the
+    token is minted when the worker sends it, never stored in the outbox."""
     email = (
         OutboundEmail.objects.filter(template="signin_link", to=to).order_by("-created_at").first()
     )
     assert email is not None, f"no sign-in email to {to}"
-    found = SIGNIN_LINK.search(email.text_body)
-    assert found is not None, email.text_body
+    deliver_email(email.pk)
+    sent = [m for m in mail.outbox if m.extra_headers.get("X-Tessera-Email-Id") == email.pk]
+    assert sent, f"sign-in email {email.pk} was not sent"
+    found = SIGNIN_LINK.search(str(sent[-1].body))
+    assert found is not None, sent[-1].body
     return found.group(1)

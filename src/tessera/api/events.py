@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
 from tessera.api import events_schemas as s
-from tessera.api.auth import admin_auth, read_auth, request_key, write_auth
+from tessera.api.auth import admin_auth, limit_checkouts, read_auth, request_key, write_auth
 from tessera.api.schemas import ERRORS, PageOut, PageQuery, reject_unknown_query
 from tessera.core.pagination import paginate
 from tessera.events import cancellation, checkin, services, waitlist
@@ -221,7 +221,7 @@ def get_attendee(request: HttpRequest, attendee_id: str) -> Any:
 
 @router.post(
     "/events/{event_id}/checkout",
-    response={201: s.CheckoutOut, 202: s.CheckoutOut, **PAYMENT_ERRORS},
+    response={201: s.CheckoutOut, 202: s.CheckoutOut, **PAYMENT_ERRORS, 429: ERRORS[422]},
     auth=write_auth,
     url_name="event_checkout",
 )
@@ -229,7 +229,9 @@ def check_out(request: HttpRequest, event_id: str, payload: s.CheckoutBodyIn) ->
     """Register attendees and pay (see the contract). 201 `paid` or `free`; 202
     `requires_action` with the `client_secret` for 3-D Secure (places held meanwhile);
     402 `payment_declined` or `insufficient_balance`, 409 `sold_out`, 422: nothing stays
-    registered and what was held is given back. Send an `Idempotency-Key`."""
+    registered and what was held is given back. Send an `Idempotency-Key`. 429
+    `rate_limited` past the checkouts allowed per API key or client (`Retry-After`)."""
+    limit_checkouts(request)
     outcome = saga.check_out(_checkout_in(event_id, payload), request_key=request_key(request))
     checkout = outcome.checkout or services.get_checkout(outcome.checkout_id)
     body = _checkout(checkout, outcome.client_secret)

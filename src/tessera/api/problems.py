@@ -32,6 +32,19 @@ STATUS_CODES = {
 }
 
 
+class RateLimited(ProblemError):
+    """429: this client or key used up its allowance; ``retry_after`` seconds until the
+    window turns (also the Retry-After header)."""
+
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(detail, retry_after=self.retry_after)
+
+
 def problem_response(error: ProblemError, headers: dict[str, str] | None = None) -> HttpResponse:
     response = HttpResponse(
         json.dumps(error.to_dict()), status=error.status, content_type=PROBLEM_CONTENT_TYPE
@@ -40,6 +53,8 @@ def problem_response(error: ProblemError, headers: dict[str, str] | None = None)
         response[name] = value
     if error.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="tessera"'
+    if isinstance(error, RateLimited):
+        response["Retry-After"] = str(error.retry_after)
     return response
 
 

@@ -35,6 +35,10 @@ class OutboundEmail(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Set while a worker sends (a lease): a second job for the same email finds it and leaves
+    # the send to the first, so duplicate jobs never mean duplicate emails. A lease older than
+    # EMAIL_STALLED_SECONDS is a worker that died mid-send, and the sweep sends again.
+    sending_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -16,6 +17,7 @@ from tessera.crm.models import Contact
 from tessera.crm.services import record_timeline
 from tessera.notifications.attachments import AttachmentEmail, build_attachments, parse_spec
 from tessera.notifications.models import OutboundEmail
+from tessera.notifications.secrets import fill_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -87,14 +89,17 @@ def deliver_email(email_id: str) -> str:
             OutboundEmail.Status.FAILED,
         ):
             return email.status if email else "missing"
+        if _being_sent(email):  # another job holds the lease: never two sends at once
+            return email.status
         email.attempts += 1
-        email.save(update_fields=["attempts"])
+        email.sending_since = timezone.now()
+        email.save(update_fields=["attempts", "sending_since"])
 
     try:
         message = _compose(email)
     except Exception as exc:  # a builder's bug or a missing record: keep the email, retry
         logger.warning(
-            "email %s attempt %s: attachments %r failed",
+            "email %s attempt %s: secrets or attachments %r failed",
             email.pk,
             email.attempts,
             email.attachments_from,
@@ -112,7 +117,10 @@ def deliver_email(email_id: str) -> str:
         email.sent_at = timezone.now()
         email.last_error = ""
         email.next_attempt_at = None
-        email.save(update_fields=["status", "sent_at", "last_error", "next_attempt_at"])
+        email.sending_since = None
+        email.save(
+            update_fields=["status", "sent_at", "last_error", "next_attempt_at", "sending_since"]
+        )
         if email.contact_id and email.contact is not None:
             record_timeline(
                 email.contact,
@@ -125,16 +133,18 @@ def deliver_email(email_id: str) -> str:
 
 
 def _compose(email: OutboundEmail) -> AttachmentEmail:
-    """The message to send, with its attachments built now (by the worker, per attempt)."""
+    """The message to send, with its secrets filled and its attachments built now (by the
+    worker, per attempt)."""
+    text_body, html_body = fill_secrets(email)
     message = AttachmentEmail(
         subject=email.subject,
-        body=email.text_body,
+        body=text_body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.to],
         headers={"X-Tessera-Email-Id": email.pk},
     )
-    if email.html_body:
-        message.attach_alternative(email.html_body, "text/html")
+    if html_body:
+        message.attach_alternative(html_body, "text/html")
     if email.attachments_from:
         for attachment in build_attachments(email.attachments_from):
             message.add(attachment)
@@ -147,6 +157,7 @@ def _record_failure(email: OutboundEmail, context: str, exc: Exception) -> str:
 
     with transaction.atomic():
         email.last_error = f"{context}{type(exc).__name__}: {exc}"[:2000]
+        email.sending_since = None
         if email.attempts >= settings.EMAIL_MAX_ATTEMPTS:
             email.status = OutboundEmail.Status.FAILED
             email.next_attempt_at = None
@@ -154,8 +165,62 @@ def _record_failure(email: OutboundEmail, context: str, exc: Exception) -> str:
             email.status = OutboundEmail.Status.RETRYING
             email.next_attempt_at = timezone.now() + retry_delay(email.attempts)
             send_email.using(run_after=email.next_attempt_at).enqueue(email.pk)
-        email.save(update_fields=["status", "last_error", "next_attempt_at"])
+        email.save(update_fields=["status", "last_error", "next_attempt_at", "sending_since"])
     return email.status
+
+
+def _being_sent(email: OutboundEmail) -> bool:
+    """Whether another job's send of ``email`` may still be running (its lease is fresh)."""
+    if email.sending_since is None:
+        return False
+    age = (timezone.now() - email.sending_since).total_seconds()
+    return age < settings.EMAIL_STALLED_SECONDS
+
+
+def requeue_stalled(now: datetime | None = None) -> int:
+    """Enqueue again the emails whose send job was lost; returns how many.
+
+    A worker killed mid-send leaves its email unsent with a stale lease (``sending_since``)
+    and its job claimed for ever: the soak found one after a SIGKILL of the worker. A job can
+    also be lost before it starts (a retry's, or, with a backend that is not an outbox, one
+    lost between commit and push). An email with no progress for ``EMAIL_STALLED_SECONDS``
+    gets a new job. A duplicate job is harmless: ``deliver_email`` skips a sent email, and a
+    fresh lease keeps two jobs from sending at once. What no sweep can tell apart is a worker
+    killed after the mail server accepted the message and before the row said so: that
+    email goes out twice, which is the price of never losing one."""
+    from tessera.notifications.tasks import send_email
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.EMAIL_STALLED_SECONDS)
+    waiting = Q(sending_since__isnull=True) & (
+        Q(next_attempt_at__isnull=True, created_at__lt=cutoff) | Q(next_attempt_at__lt=cutoff)
+    )
+    stalled = OutboundEmail.objects.filter(
+        waiting | Q(sending_since__lt=cutoff),
+        status__in=(OutboundEmail.Status.QUEUED, OutboundEmail.Status.RETRYING),
+    )
+    count = 0
+    for email_id in stalled.values_list("pk", flat=True)[:500]:
+        with transaction.atomic():
+            moved = OutboundEmail.objects.filter(pk=email_id, **_unchanged(email_id)).update(
+                status=OutboundEmail.Status.RETRYING, next_attempt_at=now, sending_since=None
+            )
+            if moved:
+                send_email.enqueue(email_id)
+                count += moved
+    if count:
+        logger.warning("requeued %s stalled email(s)", count)
+    return count
+
+
+def _unchanged(email_id: str) -> dict[str, Any]:
+    """The email's status and next attempt as read: a send that moved on meanwhile wins."""
+    row = (
+        OutboundEmail.objects.filter(pk=email_id)
+        .values("status", "next_attempt_at", "sending_since")
+        .first()
+    )
+    return dict(row) if row else {"status": "gone"}  # deleted meanwhile: matches nothing
 
 
 def retry_now(email: OutboundEmail) -> None:
@@ -164,6 +229,6 @@ def retry_now(email: OutboundEmail) -> None:
 
     with transaction.atomic():
         OutboundEmail.objects.filter(pk=email.pk).exclude(status=OutboundEmail.Status.SENT).update(
-            status=OutboundEmail.Status.QUEUED, attempts=0, next_attempt_at=None
+            status=OutboundEmail.Status.QUEUED, attempts=0, next_attempt_at=None, sending_since=None
         )
         send_email.enqueue(email.pk)

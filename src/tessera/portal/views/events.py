@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
+from django_ratelimit.core import get_usage
 
 from tessera.events import services
 from tessera.events.catalogue import catalogue
@@ -32,6 +34,7 @@ from tessera.portal.identity import Viewer, member_page
 from tessera.portal.pages import page
 from tessera.portal.submissions import Claimed, attempt, claim, new_key
 from tessera.portal.templatetags.portal import money, pts
+from tessera.portal.views.account import rate_limited
 
 # The session key of a checkout's 3-D Secure client secret: the confirmation page, drawn
 # after a redirect, needs it, and it is nobody else's to read.
@@ -255,6 +258,8 @@ def _register(
 ) -> HttpResponse | None:
     """Check out once per form (a double click is sent where the first went); None with
     the service's refusal beside the fields, and a fresh key for the corrected form."""
+    if _too_many_checkouts(request):
+        return rate_limited(request)
     key = form.cleaned_data.get("form_key") or ""
     claimed = claim(request.user, key, "event_checkout")
     if not isinstance(claimed, Claimed):
@@ -279,6 +284,18 @@ def _register(
     fresh["payment_method_id"] = ""  # a PaymentMethod is used once
     form.data = fresh
     return None
+
+
+def _too_many_checkouts(request: HttpRequest) -> bool:
+    """Checkouts per member and per client IP, as the API counts them per key: a stolen
+    session cannot test cards through the form faster than TESSERA_CHECKOUT_RATE. A cache
+    that does not answer (time_left < 0) lets checkouts through, as the API's limits do."""
+    limits = (
+        ("portal-checkout-member", "user", settings.TESSERA_CHECKOUT_RATE),
+        ("portal-checkout-client", "ip", settings.TESSERA_CHECKOUT_RATE_PER_CLIENT),
+    )
+    usages = [get_usage(request, group=g, key=k, rate=r, increment=True) for g, k, r in limits]
+    return any(u is not None and u["time_left"] >= 0 and u["should_limit"] for u in usages)
 
 
 def _nothing_to_pay(error: Any) -> bool:
