@@ -7,8 +7,9 @@ configuration is a sentence, not a traceback or a new empty database:
 - Beside the demo's database (no DATABASE_URL and the demo's ``tessera.sqlite3`` in the
   working directory) every command uses the demo's database and settings, including its
   Stripe emulator.
-- Only ``migrate`` and ``demo`` create a SQLite file. Any other command pointed at one that
-  does not exist (or was never migrated) says which file and what to set, and exits 2.
+- Only ``migrate``, ``demo`` and ``restore`` (which fills a new file from a backup) create
+  a SQLite file. Any other command pointed at one that does not exist (or was never
+  migrated) says which file and what to set, and exits 2.
   Commands that read no data (help, ``makemigrations``, ``check``, ``stripe``) run anyway,
   on an in-memory database when there is no file.
 - Help (``tessera``, ``tessera help``, ``--help``) needs no configuration at all.
@@ -31,7 +32,7 @@ from tessera.backoffice.demo_state import (
 from tessera.core.dbfile import never_migrated, sqlite_file
 
 EXIT_CONFIGURATION = 2
-CREATES_DATABASE = frozenset({"migrate", "demo"})
+CREATES_DATABASE = frozenset({"migrate", "demo", "restore"})
 # Django may still connect for these (makemigrations checks the migration history), which
 # would create the file; without one they get an in-memory database instead.
 READS_NO_DATA = frozenset(
@@ -101,7 +102,7 @@ def _no_database(database: Path, env: MutableMapping[str, str]) -> str:
     named_by = "named by DATABASE_URL" if env.get("DATABASE_URL") else "DATABASE_URL is not set"
     return (
         f"tessera: no database at {database} ({named_by}), and only `tessera migrate` "
-        "creates one.\n"
+        "(or `tessera restore`) creates one.\n"
         "Set DATABASE_URL (and SECRET_KEY) to use your database, or cd to the directory where "
         "`tessera demo` runs (or start `tessera demo` here)."
     )
