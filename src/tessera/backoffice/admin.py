@@ -59,11 +59,16 @@ class ApiKeyAdmin(ReadOnlyAdmin):
     search_fields = ("name", "prefix")
     actions = ["revoke"]
 
-    @admin.action(description="Revoke selected keys")
+    # Django offers an action with no permissions to whoever may see the list; revoking is a
+    # change, though the form itself is read only (has_change_permission is False for all).
+    @admin.action(description="Revoke selected keys", permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for key in queryset:
             revoke_api_key(key)
         self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("core.change_apikey")
 
 
 @admin.register(IdempotencyKey)
@@ -162,13 +167,16 @@ class OutboundEmailAdmin(ReadOnlyAdmin):
     search_fields = ("to", "subject", "id")
     actions = ["retry"]
 
-    @admin.action(description="Retry sending now")
+    @admin.action(description="Retry sending now", permissions=["retry"])
     def retry(self, request: HttpRequest, queryset: QuerySet[OutboundEmail]) -> None:
         n = 0
         for email in queryset.exclude(status=OutboundEmail.Status.SENT):
             retry_now(email)
             n += 1
         self.message_user(request, f"{n} email(s) queued again.", messages.SUCCESS)
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("notifications.change_outboundemail")
 
 
 class CriterionFormSet(BaseInlineFormSet):

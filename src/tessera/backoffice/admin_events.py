@@ -111,11 +111,13 @@ class AttendeeAdmin(admin.ModelAdmin):
         if refused:
             self.message_user(request, "; ".join(refused), messages.WARNING)
 
-    @admin.action(description="Check in selected attendees")
+    @admin.action(description="Check in selected attendees", permissions=["change"])
     def check_in_selected(self, request: HttpRequest, queryset: QuerySet[Attendee]) -> None:
         self._each(request, queryset, check_in)
 
-    @admin.action(description="Cancel selected tickets (no refund; places back)")
+    @admin.action(
+        description="Cancel selected tickets (no refund; places back)", permissions=["change"]
+    )
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Attendee]) -> None:
         self._each(request, queryset, lambda pk: cancel_attendee(pk, refund=False))
 
