@@ -49,7 +49,9 @@ class StrictJsonParser(Parser):
 class TesseraAPI(NinjaAPI):
     def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: Any = None) -> Any:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        merge_status_keys(schema)
         document_problems(schema)
+        document_links(schema)
         document_scopes(schema, self.operation_scopes())
         return schema
 
@@ -83,6 +85,234 @@ def document_scopes(schema: dict[str, Any], scopes: dict[str, str]) -> None:
             operation["description"] = f"{description}\n\n{note}".strip()
 
 
+def merge_status_keys(schema: dict[str, Any]) -> None:
+    """One key per status: ninja names a response's status with an integer and
+    ``openapi_extra`` with a string, and the two would be written as duplicate JSON keys
+    (a reader keeps the last, losing the other's content)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            merged: dict[str, Any] = {}
+            for status, response in operation.get("responses", {}).items():
+                earlier = merged.setdefault(str(status), {})
+                for key, value in response.items():
+                    if isinstance(value, dict) and isinstance(earlier.get(key), dict):
+                        earlier[key] = {**earlier[key], **value}
+                    else:
+                        earlier[key] = value
+            if "responses" in operation:
+                operation["responses"] = merged
+
+
+def _op(name: str) -> str:
+    return f"tessera_api_{name}"
+
+
+# What a client does next with what an operation answered: OpenAPI links from a created
+# (or read) resource to the operations that take its id. Clients and tools that follow
+# links (schemathesis's stateful tests among them) reach past "not found" with them.
+# (source operation, status) -> {link name: (target operation, parameters, request body)}
+_LinkSpec = tuple[str, dict[str, str], dict[str, Any] | None]
+CONTACT = {"contact_id": "$response.body#/id"}
+EVENT = {"event_id": "$response.body#/id"}
+SAME_EVENT = {"event_id": "$request.path.event_id"}
+CHECKOUT_BODY: dict[str, Any] = {
+    "buyer": {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org"},
+    "attendees": [
+        {
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "email": "ada@example.org",
+            "items": [{"item_id": "$response.body#/id", "quantity": 1}],
+            "answers": [],
+        }
+    ],
+    "payment": None,
+}
+_CHECKED_OUT: dict[str, _LinkSpec] = {
+    "GetCheckout": (_op("events_get_checkout"), {"checkout_id": "$response.body#/id"}, None),
+    "GetInvoice": (_op("invoices_get_invoice"), {"invoice_id": "$response.body#/invoice/id"}, None),
+    "GetInvoicePdf": (
+        _op("invoices_get_invoice_pdf"),
+        {"invoice_id": "$response.body#/invoice/id"},
+        None,
+    ),
+    "RefundInvoice": (
+        _op("events_refund_invoice"),
+        {"invoice_id": "$response.body#/invoice/id"},
+        None,
+    ),
+    "GetAttendee": (
+        _op("events_get_attendee"),
+        {"attendee_id": "$response.body#/attendees/0/id"},
+        None,
+    ),
+    "CancelAttendee": (
+        _op("events_cancel"),
+        {"attendee_id": "$response.body#/attendees/0/id"},
+        None,
+    ),
+    "CheckInAttendee": (
+        _op("events_check_in"),
+        {"attendee_id": "$response.body#/attendees/0/id"},
+        None,
+    ),
+    "GetTransaction": (
+        _op("billing_get_payment"),
+        {"transaction_id": "$response.body#/transaction/id"},
+        None,
+    ),
+    "RefundTransaction": (
+        _op("billing_refund"),
+        {"transaction_id": "$response.body#/transaction/id"},
+        None,
+    ),
+    "GetBuyer": (_op("crm_get_contact"), {"contact_id": "$response.body#/contact_id"}, None),
+    "BuyerTimeline": (
+        _op("crm_contact_timeline"),
+        {"contact_id": "$response.body#/contact_id"},
+        None,
+    ),
+}
+FIRST_RULE = {"rule_id": "$response.body#/items/0/id"}
+ENROL_BODY: dict[str, Any] = {
+    "program_id": "$response.body#/id",
+    "contact": {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org"},
+}
+MEMBER = {"member_id": "$response.body#/id"}
+_ENROLLED: dict[str, _LinkSpec] = {
+    "GetMember": (_op("loyalty_get_member"), MEMBER, None),
+    "GetWallet": (_op("loyalty_get_wallet"), MEMBER, None),
+    "WalletTransactions": (_op("loyalty_wallet_transactions"), MEMBER, None),
+    "AdjustPoints": (_op("loyalty_adjust"), MEMBER, {"points": 5000, "reason": "Welcome bonus"}),
+    "PlaceOrder": (_op("loyalty_place_order"), MEMBER, None),
+    "BuyCredit": (_op("loyalty_purchase_credit"), MEMBER, None),
+}
+_PAYMENT: dict[str, _LinkSpec] = {
+    "GetTransaction": (
+        _op("billing_get_payment"),
+        {"transaction_id": "$response.body#/transaction_id"},
+        None,
+    ),
+    "RefundTransaction": (
+        _op("billing_refund"),
+        {"transaction_id": "$response.body#/transaction_id"},
+        None,
+    ),
+    "CaptureTransaction": (
+        _op("billing_capture"),
+        {"transaction_id": "$response.body#/transaction_id"},
+        None,
+    ),
+    "CancelTransaction": (
+        _op("billing_cancel"),
+        {"transaction_id": "$response.body#/transaction_id"},
+        None,
+    ),
+}
+LINKS: dict[tuple[str, str], dict[str, _LinkSpec]] = {
+    (_op("crm_create_contact"), "201"): {
+        "GetContact": (_op("crm_get_contact"), CONTACT, None),
+        "UpdateContact": (_op("crm_update_contact"), CONTACT, None),
+        "ContactTimeline": (_op("crm_contact_timeline"), CONTACT, None),
+    },
+    (_op("crm_create_lead"), "201"): {
+        "GetLead": (_op("crm_get_lead"), {"lead_id": "$response.body#/id"}, None),
+        "UpdateLead": (_op("crm_update_lead"), {"lead_id": "$response.body#/id"}, None),
+    },
+    (_op("crm_create_account"), "201"): {
+        "GetAccount": (_op("crm_get_account"), {"account_id": "$response.body#/id"}, None),
+        "UpdateAccount": (_op("crm_update_account"), {"account_id": "$response.body#/id"}, None),
+    },
+    (_op("matching_create_rule"), "201"): {
+        "GetRule": (_op("matching_get_rule"), {"rule_id": "$response.body#/id"}, None),
+        "UpdateRule": (_op("matching_update_rule"), {"rule_id": "$response.body#/id"}, None),
+        "DeleteRule": (_op("matching_delete_rule"), {"rule_id": "$response.body#/id"}, None),
+    },
+    (_op("matching_list_rules"), "200"): {
+        "GetFirstRule": (_op("matching_get_rule"), FIRST_RULE, None),
+        "UpdateFirstRule": (_op("matching_update_rule"), FIRST_RULE, None),
+        "DeleteFirstRule": (_op("matching_delete_rule"), FIRST_RULE, None),
+    },
+    (_op("loyalty_create_program"), "201"): {
+        "GetProgram": (_op("loyalty_get_program"), {"program_id": "$response.body#/id"}, None),
+        "EnrolMember": (_op("loyalty_enroll"), {}, ENROL_BODY),
+        "AddProduct": (_op("loyalty_create_product"), {}, {"program_id": "$response.body#/id"}),
+    },
+    (_op("loyalty_enroll"), "201"): _ENROLLED,
+    (_op("loyalty_enroll"), "200"): _ENROLLED,
+    (_op("events_create_event"), "201"): {
+        "GetEvent": (_op("events_get_event"), EVENT, None),
+        "UpdateEvent": (_op("events_update_event"), EVENT, None),
+        "AddItem": (_op("events_add_item"), EVENT, None),
+        "AddQuestion": (_op("events_add_question"), EVENT, None),
+        "AddPromoCode": (_op("events_add_promo_code"), EVENT, None),
+        "ListAttendees": (_op("events_list_attendees"), EVENT, None),
+        "CheckOut": (_op("events_check_out"), EVENT, None),
+        "JoinWaitlist": (_op("events_join_waitlist"), EVENT, None),
+    },
+    (_op("events_add_item"), "201"): {
+        "CheckOutTheItem": (_op("events_check_out"), SAME_EVENT, CHECKOUT_BODY),
+        "WaitForTheItem": (
+            _op("events_join_waitlist"),
+            SAME_EVENT,
+            {"item_id": "$response.body#/id"},
+        ),
+        "GetEvent": (_op("events_get_event"), SAME_EVENT, None),
+    },
+    (_op("events_check_out"), "201"): _CHECKED_OUT,
+    (_op("events_check_out"), "202"): _CHECKED_OUT,
+    (_op("events_cancel"), "200"): {
+        "GetAttendee": (
+            _op("events_get_attendee"),
+            {"attendee_id": "$request.path.attendee_id"},
+            None,
+        ),
+    },
+    (_op("events_refund_invoice"), "201"): {
+        "GetInvoice": (
+            _op("invoices_get_invoice"),
+            {"invoice_id": "$request.path.invoice_id"},
+            None,
+        ),
+        "RefundAgain": (
+            _op("events_refund_invoice"),
+            {"invoice_id": "$request.path.invoice_id"},
+            None,
+        ),
+    },
+    (_op("loyalty_place_order"), "201"): {
+        "GetOrder": (_op("loyalty_get_order"), {"order_id": "$response.body#/id"}, None),
+        "RefundOrder": (_op("loyalty_refund"), {"order_id": "$response.body#/id"}, None),
+    },
+    (_op("loyalty_purchase_credit"), "201"): _PAYMENT,
+    (_op("loyalty_purchase_credit"), "202"): _PAYMENT,
+}
+
+
+def document_links(schema: dict[str, Any]) -> None:
+    """Add ``LINKS`` to the responses they start from (only to operations present)."""
+    present = {
+        operation.get("operationId")
+        for operations in schema.get("paths", {}).values()
+        for operation in operations.values()
+    }
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                wanted = LINKS.get((operation.get("operationId", ""), str(status)), {})
+                links = {
+                    name: {
+                        "operationId": target,
+                        "parameters": dict(parameters),
+                        **({"requestBody": body} if body is not None else {}),
+                    }
+                    for name, (target, parameters, body) in wanted.items()
+                    if target in present
+                }
+                if links:
+                    response["links"] = links
+
+
 def document_problems(schema: dict[str, Any]) -> None:
     """Say what we really send for errors: problem+json, and a 500 may happen anywhere."""
     problem = {"$ref": "#/components/schemas/Problem"}
@@ -90,6 +320,9 @@ def document_problems(schema: dict[str, Any]) -> None:
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             responses.setdefault("500", {"description": "Internal Server Error"})
+            if operation.get("security"):
+                # A client past its allowance of failed keys gets 429 on any keyed call.
+                responses.setdefault("429", {"description": "Too Many Requests"})
             for status, response in responses.items():
                 if int(status) >= 400:
                     response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": problem}}

@@ -363,6 +363,11 @@ def remaining(invoice: Invoice) -> int:
     return invoice.total - credited_amount(invoice)
 
 
+def remaining_for_attendee(invoice: Invoice, attendee_id: str) -> int:
+    """What is left to credit of one attendee's lines, after the credit notes so far."""
+    return sum(o.amount for o in _open_lines(invoice) if o.line.attendee_id == attendee_id)
+
+
 @dataclass(frozen=True, slots=True)
 class _OpenLine:
     """An invoice line and what is left of it after the credit notes so far."""

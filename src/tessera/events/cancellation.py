@@ -16,14 +16,21 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from tessera.billing.invoices import credited_amount, issue_credit_note, remaining
+from tessera.billing.invoices import (
+    credited_amount,
+    issue_credit_note,
+    remaining,
+    remaining_for_attendee,
+)
 from tessera.billing.models import Invoice, InvoiceLine, Refund, Transaction
 from tessera.billing.refunds import RefundExceedsRemaining, refund_transaction
 from tessera.core.errors import Conflict
 from tessera.core.lookup import get_by_id
+from tessera.core.money import Money
 from tessera.crm.services import record_timeline
 from tessera.events import capacity
 from tessera.events.models import Attendee, Checkout, EventItem
@@ -177,6 +184,8 @@ def cancel_attendee(
                 f"The attendee is {attendee.status}; only registered tickets cancel.",
                 code="not_registered",
             )
+        if refund:
+            _refuse_a_refund_beyond_remaining(attendee)
         attendee.status = A.CANCELLED
         attendee.cancelled_at = timezone.now()
         attendee.save(update_fields=["status", "cancelled_at"])
@@ -199,12 +208,32 @@ def cancel_attendee(
     )
 
 
+def _refuse_a_refund_beyond_remaining(attendee: Attendee) -> None:
+    """A refund asked with a cancellation needs something left of the ticket's lines
+    (earlier refunds of the invoice credit them too), checked before the ticket is
+    cancelled: a refused request cancels nothing."""
+    checkout = attendee.checkout
+    paid = sum(line.amount for line in _attendee_lines(checkout, attendee.pk))
+    if paid > 0 and _attendee_amount(checkout, attendee.pk) <= 0:
+        money = Money(paid, checkout.currency).format(settings.TESSERA_LOCALE)
+        raise RefundExceedsRemaining(
+            f"Nothing is left to refund of this ticket's {money}: the invoice was refunded "
+            "already. Cancel it without a refund.",
+            remaining=0,
+        )
+
+
 def _attendee_lines(checkout: Checkout, attendee_id: str) -> list[InvoiceLine]:
     return list(InvoiceLine.objects.filter(invoice_id=checkout.invoice_id, attendee_id=attendee_id))
 
 
 def _attendee_amount(checkout: Checkout, attendee_id: str) -> int:
-    return sum(line.amount for line in _attendee_lines(checkout, attendee_id))
+    """What is left to refund of the attendee's lines: an earlier refund of (part of) the
+    invoice credited them too, and the money follows the credit note."""
+    if checkout.invoice_id is None:
+        return 0
+    invoice = Invoice.objects.get(pk=checkout.invoice_id)
+    return remaining_for_attendee(invoice, attendee_id)
 
 
 def _give_back_lines(attendee: Attendee) -> None:

@@ -124,6 +124,12 @@ def update_event(event_id: str, changes: EventChanges) -> Event:
     event = get_event(event_id)
     event = Event.objects.select_for_update().get(pk=event.pk)
     data = dict(changes.fields)
+    # An explicit null clears what an event may be without (its limit, venue or
+    # description) and leaves what it cannot be without (name, times, status) as it was.
+    for name in ("description", "venue"):
+        if name in data and data[name] is None:
+            data[name] = ""
+    data = {k: v for k, v in data.items() if v is not None or k == "capacity"}
     if "capacity" in data and data["capacity"] is not None and data["capacity"] < event.sold:
         raise Conflict(
             f"{event.sold} places are taken; the capacity cannot go below that.",
