@@ -118,9 +118,26 @@ def record_timeline(
     # Minute resolution is plenty to rank "most recently active", and skipping the write
     # keeps a busy member's contact row from becoming a hot spot.
     if contact.last_activity_at is None or now - contact.last_activity_at > ACTIVITY_RESOLUTION:
-        Contact.objects.filter(pk=contact.pk).update(last_activity_at=now)
+        if _contact_row_free(contact):
+            Contact.objects.filter(pk=contact.pk).update(last_activity_at=now)
         contact.last_activity_at = now
     return entry
+
+
+def _contact_row_free(contact: Contact) -> bool:
+    """Whether we may mark the contact active without waiting for its row.
+
+    Callers reach here holding other locks (a wallet, an item's counter) in their own order,
+    so waiting for a contact row another transaction holds can close a cycle: the soak saw
+    an order (wallet, then contact) deadlock against a payment settling for the same member
+    (contact, then wallet). Skipping costs at most this activity's mark on a minute-grained
+    ranking field (the timeline entry itself is written), and the transaction holding the
+    row is most often marking the contact active itself. Outside a transaction the UPDATE
+    alone is atomic."""
+    if not transaction.get_connection().in_atomic_block:
+        return True
+    free = Contact.objects.select_for_update(skip_locked=True, no_key=True).filter(pk=contact.pk)
+    return free.exists()
 
 
 def _lock_and_match(

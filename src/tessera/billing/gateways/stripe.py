@@ -74,6 +74,11 @@ class StripeGateway:
             api_key or settings.STRIPE_SECRET_KEY,
             base_addresses={"api": base} if base else {},
             max_network_retries=NETWORK_RETRIES,
+            # The SDK waits 80 s per attempt by default: with its retries a Stripe that stops
+            # answering would hold a web thread for minutes (the soak's timeout fault). A
+            # call cut short is retried with the same idempotency key, and one that never
+            # answers leaves its payment pending for `tessera reconcile`.
+            http_client=stripe.new_default_http_client(timeout=settings.STRIPE_TIMEOUT_SECONDS),
         )
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
