@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 TESSERA_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 export TESSERA_TEST_DATABASE_URL
 
-.PHONY: demo test lint typecheck migrations-check test-sqlite test-postgres install clean
+.PHONY: demo test lint typecheck migrations-check test-sqlite test-postgres fuzz install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,7 @@ test: lint typecheck migrations-check test-sqlite test-postgres
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	TESSERA_TESTING=1 $(BIN)/mypy
@@ -43,6 +44,21 @@ test-postgres: $(STAMP)
 		DATABASE_URL=$(TESSERA_TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_ARGS); \
 	else \
 		test "$$TESSERA_REQUIRE_POSTGRES" != "1" || { echo "PostgreSQL is required (TESSERA_REQUIRE_POSTGRES=1) but unreachable"; exit 1; }; \
+	fi
+
+# The long fuzz run (docs/testing.md): the schemathesis and Hypothesis tests with many
+# more examples and longer scenarios, on SQLite and, when it answers, on PostgreSQL.
+TESSERA_FUZZ_EXAMPLES ?= 200
+FUZZ_TESTS := tests/reliability/test_api_fuzz.py tests/reliability/test_api_fuzz_stateful.py \
+	tests/reliability/test_event_properties.py
+
+fuzz: $(STAMP)
+	@echo "== fuzz on SQLite ($(TESSERA_FUZZ_EXAMPLES) examples) =="
+	DATABASE_URL= TESSERA_FUZZ_EXAMPLES=$(TESSERA_FUZZ_EXAMPLES) $(BIN)/pytest -s $(PYTEST_ARGS) $(FUZZ_TESTS)
+	@if $(BIN)/python -m tests.pg_available; then \
+		echo "== fuzz on PostgreSQL ($(TESSERA_TEST_DATABASE_URL)) =="; \
+		DATABASE_URL=$(TESSERA_TEST_DATABASE_URL) TESSERA_FUZZ_EXAMPLES=$(TESSERA_FUZZ_EXAMPLES) \
+			$(BIN)/pytest -s $(PYTEST_ARGS) $(FUZZ_TESTS); \
 	fi
 
 clean:
