@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 MODES = ("timeout", "error", "drop")
-DEFAULT_HOLD = 85.0  # stripe-python's default read timeout is 80 s; Tessera keeps it
+DEFAULT_HOLD = 30.0  # past STRIPE_TIMEOUT_SECONDS (20 s), so every held call times out
 ERROR_BODY = b'{"error": {"type": "api_error", "message": "Injected by the soak proxy"}}'
 
 

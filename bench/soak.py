@@ -33,6 +33,7 @@ if str(ROOT) not in sys.path:
 
 import psycopg  # noqa: E402
 from bench import soak_ops, soak_report  # noqa: E402
+from bench.faultproxy import DEFAULT_HOLD  # noqa: E402
 from bench.soak_checks import Check, run_checks  # noqa: E402
 from bench.soak_faults import Injected, Plan, schedule  # noqa: E402
 from bench.soak_stack import Stack, start_stack  # noqa: E402
@@ -46,7 +47,7 @@ class Settings:
     web_workers: int = 3
     faults: bool = False
     pg_fault: str = "terminate"
-    stripe_hold: float = 85.0
+    stripe_hold: float = DEFAULT_HOLD
     drain_seconds: float = 180.0
     database: str = field(default_factory=lambda: f"h6_soak_{os.getpid()}")
     logs: Path = field(default_factory=lambda: ROOT / "test-output" / "soak")
@@ -152,8 +153,8 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--faults", action="store_true")
     parser.add_argument("--pg-fault", choices=("terminate", "restart"), default="terminate")
-    parser.add_argument("--stripe-hold", type=float, default=85.0,
-                        help="seconds a 'timeout' fault holds Stripe's answer (SDK: 80)")  # fmt: skip
+    parser.add_argument("--stripe-hold", type=float, default=DEFAULT_HOLD,
+                        help="seconds a 'timeout' fault holds Stripe's answer (past STRIPE_TIMEOUT_SECONDS)")  # fmt: skip
     args = parser.parse_args()
     settings = Settings(minutes=args.minutes, clients=args.clients, web_workers=args.web_workers,
                         faults=args.faults, pg_fault=args.pg_fault, stripe_hold=args.stripe_hold)  # fmt: skip
