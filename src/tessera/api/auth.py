@@ -16,6 +16,7 @@ from tessera.core.apikeys import authenticate_key
 from tessera.core.errors import Forbidden
 from tessera.core.idempotency import fingerprint
 from tessera.core.models import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE, ApiKey
+from tessera.core.ratelimits import spend
 
 AUTH_FAILURES = "api-auth-failures"  # the rate-limit counter of failed keys, per client IP
 
@@ -62,15 +63,6 @@ def key_from_request(request: HttpRequest) -> ApiKey | None:
     return key
 
 
-def _spend(request: HttpRequest, group: str, key: Any, rate: str) -> int | None:
-    """Count one request against a limit; the seconds to wait when it is over, else None.
-    A cache that does not answer (time_left < 0) lets the request through, as above."""
-    usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
-    if usage is None or usage["time_left"] < 0 or not usage["should_limit"]:
-        return None
-    return max(1, int(usage["time_left"]))
-
-
 def _api_key_id(group: str, request: HttpRequest) -> str:
     return str(request.auth.pk)  # type: ignore[attr-defined]
 
@@ -82,8 +74,8 @@ def limit_checkouts(request: HttpRequest) -> None:
     first in the view, after authentication (a wrapper would hide the view's annotations
     from django-ninja, which reads them in the view's own module)."""
     waits = [
-        _spend(request, "checkout-key", _api_key_id, settings.TESSERA_CHECKOUT_RATE),
-        _spend(request, "checkout-client", "ip", settings.TESSERA_CHECKOUT_RATE_PER_CLIENT),
+        spend(request, "checkout-key", _api_key_id, settings.TESSERA_CHECKOUT_RATE),
+        spend(request, "checkout-client", "ip", settings.TESSERA_CHECKOUT_RATE_PER_CLIENT),
     ]
     wait = max((w for w in waits if w is not None), default=None)
     if wait is not None:

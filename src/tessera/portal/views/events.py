@@ -13,8 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
-from django_ratelimit.core import get_usage
 
+from tessera.core.ratelimits import spend
 from tessera.events import services
 from tessera.events.catalogue import catalogue
 from tessera.events.checkout import check_out
@@ -288,14 +288,12 @@ def _register(
 
 def _too_many_checkouts(request: HttpRequest) -> bool:
     """Checkouts per member and per client IP, as the API counts them per key: a stolen
-    session cannot test cards through the form faster than TESSERA_CHECKOUT_RATE. A cache
-    that does not answer (time_left < 0) lets checkouts through, as the API's limits do."""
-    limits = (
-        ("portal-checkout-member", "user", settings.TESSERA_CHECKOUT_RATE),
-        ("portal-checkout-client", "ip", settings.TESSERA_CHECKOUT_RATE_PER_CLIENT),
-    )
-    usages = [get_usage(request, group=g, key=k, rate=r, increment=True) for g, k, r in limits]
-    return any(u is not None and u["time_left"] >= 0 and u["should_limit"] for u in usages)
+    session cannot test cards through the form faster than TESSERA_CHECKOUT_RATE."""
+    waits = [
+        spend(request, "portal-checkout-member", "user", settings.TESSERA_CHECKOUT_RATE),
+        spend(request, "portal-checkout-client", "ip", settings.TESSERA_CHECKOUT_RATE_PER_CLIENT),
+    ]
+    return any(wait is not None for wait in waits)
 
 
 def _nothing_to_pay(error: Any) -> bool:
