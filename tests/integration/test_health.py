@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +14,7 @@ from django.db import DatabaseError
 from django.test import Client
 from django.utils import timezone
 
-from tessera.core import health
+from tessera.core import health, scheduler
 from tessera.core.models import WorkerHeartbeat
 from tessera.core.scheduler import run_in_background
 
@@ -260,14 +259,22 @@ def test_recent_heartbeats_are_kept(beating: WorkerHeartbeat) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_workers_periodic_loop_beats(settings: Any) -> None:
+def test_the_workers_periodic_loop_beats(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop is stopped and joined before the table is read: on SQLite a read while the
+    loop's thread writes fails with "table is locked"."""
     settings.TESSERA_PERIODIC_TASKS = {}
+    beaten = threading.Event()
+    real_beat = scheduler.record_heartbeat
+
+    def beat(name: str) -> None:
+        real_beat(name)
+        beaten.set()
+
+    monkeypatch.setattr(scheduler, "record_heartbeat", beat)
     stop = threading.Event()
     thread = run_in_background(stop, every=0.05)
     try:
-        deadline = time.monotonic() + 10
-        while not WorkerHeartbeat.objects.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        beaten.wait(timeout=10)
     finally:
         stop.set()
         thread.join(timeout=10)
