@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -220,8 +221,8 @@ def test_stripe_down_charges_nothing(api: Api, stripe_env: stripe.StripeClient) 
 class SearchLags(StripeGateway):
     """Stripe's search has not indexed the payment yet."""
 
-    def find_by_transaction(self, transaction_id: str) -> Any:
-        return None
+    def find_by_transactions(self, transaction_ids: Collection[str]) -> dict[str, Any]:
+        return {}
 
 
 def test_stripe_capturing_after_we_inferred_a_cancel_wins(

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import transaction as db
 from django.utils import timezone
 
 from tessera.billing.gateways.base import (
+    Gateway,
     GatewayRejected,
     GatewayUnavailable,
     PaymentResult,
@@ -55,32 +55,17 @@ def reconcile(
 ) -> ReconcileReport:
     now = timezone.now()
     report = ReconcileReport()
-    open_ids = Transaction.objects.filter(
-        status__in=OPEN, created_at__gte=now - since, created_at__lte=now - min_age
-    ).values_list("pk", flat=True)
+    txns = list(
+        Transaction.objects.filter(
+            status__in=OPEN, created_at__gte=now - since, created_at__lte=now - min_age
+        ).order_by("pk")
+    )
     gateway = get_gateway()
-    for txn_id in list(open_ids):
+    unsaved = _find_unsaved(gateway, txns)
+    for txn in txns:
         report.checked += 1
-        txn = Transaction.objects.get(pk=txn_id)
         try:
-            if txn.stripe_payment_intent_id:
-                result = gateway.retrieve(txn.stripe_payment_intent_id)
-            else:
-                # We crashed or timed out before saving Stripe's id: look for the
-                # PaymentIntent by the transaction id in its metadata.
-                found = getattr(gateway, "find_by_transaction", None)
-                result = found(txn.pk) if found else None
-                if result is None and txn.created_at > now - NOT_FOUND_GRACE:
-                    # Stripe's search can lag behind its payments: not finding ours yet
-                    # does not mean there is none. Ask again on a later run.
-                    report.unchanged += 1
-                    report.lines.append(f"{txn.pk}: not found at Stripe yet; left pending")
-                    continue
-                if result is None:
-                    result = PaymentResult(
-                        "canceled", None, failure_code=NOT_FOUND_AT_STRIPE,
-                        failure_message="no payment at Stripe for this transaction",
-                    )  # fmt: skip
+            result = _stripe_answer(gateway, txn, unsaved, now)
         except GatewayUnavailable as exc:
             report.unreachable += 1
             report.lines.append(f"{txn.pk}: Stripe unreachable ({exc})")
@@ -90,6 +75,10 @@ def reconcile(
             # rest of the run goes on.
             report.unchanged += 1
             report.lines.append(f"{txn.pk}: Stripe refused ({exc}); left {txn.status}")
+            continue
+        if result is None:
+            report.unchanged += 1
+            report.lines.append(f"{txn.pk}: not found at Stripe yet; left pending")
             continue
         with db.atomic():
             locked = Transaction.objects.select_for_update().get(pk=txn.pk)
@@ -103,8 +92,45 @@ def reconcile(
     return report
 
 
+def _find_unsaved(
+    gateway: Gateway, txns: list[Transaction]
+) -> dict[str, PaymentResult] | GatewayUnavailable:
+    """The PaymentIntents of the transactions whose Stripe id we never saved (we crashed or
+    timed out after Stripe acted), found by the transaction id in their metadata: asked
+    once for the whole run, as Stripe may have to list its payments to answer."""
+    ids = [txn.pk for txn in txns if not txn.stripe_payment_intent_id]
+    try:
+        return gateway.find_by_transactions(ids) if ids else {}
+    except GatewayUnavailable as exc:  # each of them is reported unreachable
+        return exc
+
+
+def _stripe_answer(
+    gateway: Gateway,
+    txn: Transaction,
+    unsaved: dict[str, PaymentResult] | GatewayUnavailable,
+    now: datetime,
+) -> PaymentResult | None:
+    """What Stripe says of ``txn``; None while a payment not found may still show up."""
+    if txn.stripe_payment_intent_id:
+        return gateway.retrieve(txn.stripe_payment_intent_id)
+    if isinstance(unsaved, GatewayUnavailable):
+        raise unsaved
+    result = unsaved.get(txn.pk)
+    if result is None and txn.created_at > now - NOT_FOUND_GRACE:
+        # Stripe's search can lag behind its payments: not finding ours yet does not mean
+        # there is none. Ask again on a later run.
+        return None
+    if result is None:
+        result = PaymentResult(
+            "canceled", None, failure_code=NOT_FOUND_AT_STRIPE,
+            failure_message="no payment at Stripe for this transaction",
+        )  # fmt: skip
+    return result
+
+
 def _reconcile_refunds(
-    report: ReconcileReport, gateway: Any, *, since: datetime, until: datetime
+    report: ReconcileReport, gateway: Gateway, *, since: datetime, until: datetime
 ) -> None:
     """Refunds left pending: our commit happened but Stripe's answer was lost (timeout,
     crash) or the ``charge.refund.updated`` webhook never came."""

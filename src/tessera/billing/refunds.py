@@ -3,13 +3,16 @@ with a key derived from the refund's id, then confirm or compensate."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.db import transaction as db
 from django.db.models import F
 
-from tessera.billing.gateways.base import GatewayRejected, GatewayUnavailable, RefundResult
+from tessera.billing.gateways.base import (
+    Gateway,
+    GatewayRejected,
+    GatewayUnavailable,
+    RefundResult,
+)
 from tessera.billing.gateways.stripe import get_gateway
 from tessera.billing.models import Refund, Transaction
 from tessera.billing.services import book_cash
@@ -56,7 +59,7 @@ def refund_transaction(
         return _resume(earlier)
     try:
         result = get_gateway().refund(
-            txn.stripe_payment_intent_id,
+            _intent_of(txn),
             refund.amount,
             idempotency_key=refund_idempotency_key(refund.pk),
             metadata={"tessera_refund": refund.pk},
@@ -127,12 +130,12 @@ class RefundCreateRefused(Exception):
     """Stripe has no refund of ours for this row and refuses to make one."""
 
 
-def ask_stripe_about(gateway: Any, refund: Refund) -> RefundResult:
+def ask_stripe_about(gateway: Gateway, refund: Refund) -> RefundResult:
     """What Stripe did with one of our refunds: by its id, else by our metadata on the
     payment's refunds, else (Stripe never got the request) the create made again."""
     if refund.stripe_refund_id:
         return gateway.retrieve_refund(refund.stripe_refund_id)
-    pi_id = refund.transaction.stripe_payment_intent_id
+    pi_id = _intent_of(refund.transaction)
     found = gateway.find_refund(pi_id, refund.pk)
     if found is not None:
         return found
@@ -148,6 +151,14 @@ def ask_stripe_about(gateway: Any, refund: Refund) -> RefundResult:
         )
     except GatewayRejected as exc:
         raise RefundCreateRefused(str(exc)) from exc
+
+
+def _intent_of(txn: Transaction) -> str:
+    """The Stripe payment a refund goes back through. A refund is only ever reserved on a
+    captured payment with its Stripe id saved (``_reserve``), so a blank one is a bug."""
+    if not txn.stripe_payment_intent_id:
+        raise RuntimeError(f"transaction {txn.pk} has a refund but no Stripe payment")
+    return txn.stripe_payment_intent_id
 
 
 def refund_idempotency_key(refund_id: str) -> str:

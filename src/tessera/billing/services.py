@@ -266,8 +266,7 @@ def _resume(
         if txn.stripe_payment_intent_id:
             found: PaymentResult | None = gateway.retrieve(txn.stripe_payment_intent_id)
         else:
-            finder = getattr(gateway, "find_by_transaction", None)
-            found = finder(txn.pk) if finder else None
+            found = gateway.find_by_transaction(txn.pk)
     except GatewayUnavailable as exc:
         raise PaymentUnavailable.pending(txn) from exc
     if found is None:

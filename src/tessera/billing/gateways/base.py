@@ -3,6 +3,7 @@ takes an idempotency key derived from our own record, so a retry can never charg
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -96,3 +97,9 @@ class Gateway(Protocol):
     def find_refund(self, payment_intent_id: str, refund_id: str) -> RefundResult | None: ...
 
     def retrieve(self, payment_intent_id: str) -> PaymentResult: ...
+
+    def find_by_transaction(self, transaction_id: str) -> PaymentResult | None: ...
+
+    def find_by_transactions(
+        self, transaction_ids: Collection[str]
+    ) -> dict[str, PaymentResult]: ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,6 +13,7 @@ from stripe.params import RefundCreateParams
 from tessera.billing.gateways.base import (
     CardDetails,
     CardRejected,
+    Gateway,
     GatewayRejected,
     GatewayUnavailable,
     PaymentMethodUnusable,
@@ -22,6 +23,10 @@ from tessera.billing.gateways.base import (
 
 # Network errors, timeouts and 5xx are retried by the SDK with the same idempotency key.
 NETWORK_RETRIES = 2
+# The metadata that ties a PaymentIntent to our transaction, and how many clauses one
+# Stripe search query may join.
+METADATA_KEY = "tessera_transaction"
+SEARCH_CLAUSES = 10
 
 
 def _plain(obj: Any) -> dict[str, Any]:
@@ -222,33 +227,60 @@ class StripeGateway:
     def find_by_transaction(self, transaction_id: str) -> PaymentResult | None:
         """The PaymentIntent we created for a transaction whose Stripe id we never saved
         (we crashed or timed out after Stripe acted): found by our metadata."""
-        query = f"metadata['tessera_transaction']:'{transaction_id}'"
+        return self.find_by_transactions([transaction_id]).get(transaction_id)
+
+    def find_by_transactions(self, transaction_ids: Collection[str]) -> dict[str, PaymentResult]:
+        """The PaymentIntents of many such transactions, by transaction id; one missing from
+        the answer has none that Stripe shows. Asked in batches of Stripe's ten search
+        clauses; without search (some regions, and emulators) the payments are listed once
+        for the whole batch, not once per transaction, and the listing stops when all are
+        found."""
+        wanted = set(transaction_ids)
+        if not wanted:
+            return {}
         try:
-            found = self.client.v1.payment_intents.search(params={"query": query})
-            items = [_plain(pi) for pi in found.data]
+            return self._search_by_transaction(sorted(wanted))
         except stripe.InvalidRequestError:
-            # No search (some regions, and emulators): walk the list instead.
-            items = [
-                _plain(pi)
-                for pi in self._call(
-                    self.client.v1.payment_intents.list, params={"limit": 100}
-                ).auto_paging_iter()
-            ]
+            return self._list_by_transaction(wanted)
         except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
             raise GatewayUnavailable(str(exc)) from exc
-        for pi in items:
-            if (pi.get("metadata") or {}).get("tessera_transaction") == transaction_id:
-                return _result(pi)
-        return None
+
+    def _search_by_transaction(self, ids: list[str]) -> dict[str, PaymentResult]:
+        found: dict[str, PaymentResult] = {}
+        for start in range(0, len(ids), SEARCH_CLAUSES):
+            query = " OR ".join(
+                f"metadata['{METADATA_KEY}']:'{txn_id}'"
+                for txn_id in ids[start : start + SEARCH_CLAUSES]
+            )
+            page = self.client.v1.payment_intents.search(params={"query": query, "limit": 100})
+            for item in page.auto_paging_iter():
+                self._keep(found, _plain(item), set(ids))
+        return found
+
+    def _list_by_transaction(self, wanted: set[str]) -> dict[str, PaymentResult]:
+        found: dict[str, PaymentResult] = {}
+        listing = self._call(self.client.v1.payment_intents.list, params={"limit": 100})
+        with _refund_errors():  # later pages are fetched while iterating
+            for item in listing.auto_paging_iter():
+                self._keep(found, _plain(item), wanted)
+                if len(found) == len(wanted):
+                    break
+        return found
+
+    @staticmethod
+    def _keep(found: dict[str, PaymentResult], pi: dict[str, Any], wanted: set[str]) -> None:
+        txn_id = (pi.get("metadata") or {}).get(METADATA_KEY)
+        if txn_id in wanted:
+            found[str(txn_id)] = _result(pi)
 
     def retrieve(self, payment_intent_id: str) -> PaymentResult:
         return _result(self._call(self.client.v1.payment_intents.retrieve, payment_intent_id))
 
 
-_gateway: Any = None
+_gateway: Gateway | None = None
 
 
-def get_gateway() -> Any:
+def get_gateway() -> Gateway:
     """The process's gateway; tests swap it to inject faults at this boundary."""
     global _gateway
     if _gateway is None:
@@ -256,6 +288,6 @@ def get_gateway() -> Any:
     return _gateway
 
 
-def set_gateway(gateway: Any) -> None:
+def set_gateway(gateway: Gateway | None) -> None:
     global _gateway
     _gateway = gateway
