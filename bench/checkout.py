@@ -31,7 +31,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,6 +54,8 @@ from bench.wallet import (  # noqa: E402
     setup_django,
     start_gunicorn,
 )
+
+from tests.support.stack import wait_port  # noqa: E402
 
 BENCH_DB = "tessera_bench_checkout"
 STRIPE_KEY = "sk_test_tessera_bench"
@@ -84,18 +85,6 @@ def stop_all() -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
     children.clear()
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    for _ in range(300):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start")
 
 
 class LocalStripe:
@@ -166,10 +155,10 @@ def seed(clients: int) -> dict[str, object]:
     from tessera.crm.models import Contact
     from tessera.events import services
     from tessera.loyalty.adjustments import adjust_points
-    from tessera.loyalty.programs import create_program, enroll_member
+    from tessera.loyalty.programs import ProgramSpec, create_program, enroll_member
 
-    program = create_program({"name": "Bench Rewards", "points_per_unit": 100,
-                              "currency": "EUR", "low_balance_threshold": 0})  # fmt: skip
+    program = create_program(ProgramSpec(**{"name": "Bench Rewards", "points_per_unit": 100,
+                              "currency": "EUR", "low_balance_threshold": 0}))  # fmt: skip
     start = timezone.now() + timedelta(days=30)
     event = services.create_event(services.EventSpec(
         name="Bench Summit", starts_at=start, ends_at=start + timedelta(hours=8),

@@ -63,7 +63,6 @@ from bench.checkout import (  # noqa: E402
     host_busy_seconds,
     report_error,
     stop_all,
-    wait_port,
 )
 from bench.wallet import (  # noqa: E402
     Result,
@@ -75,6 +74,8 @@ from bench.wallet import (  # noqa: E402
     run_clients,
     setup_django,
 )
+
+from tests.support.stack import wait_port  # noqa: E402
 
 BENCH_DB = "tessera_bench_portal"
 MEMBERS = 2000
@@ -208,7 +209,7 @@ def seed(total: int, measured: int, seed_value: int = 1) -> dict[str, Any]:
     from tessera.billing.models import PaymentMethod, Transaction
     from tessera.crm.models import Contact, TimelineEntry
     from tessera.ledger.models import JournalEntry, LedgerAccount, Posting
-    from tessera.loyalty.activities import create_activity
+    from tessera.loyalty.activities import ActivitySpec, create_activity
     from tessera.loyalty.models import (
         LotDraw,
         Member,
@@ -217,21 +218,21 @@ def seed(total: int, measured: int, seed_value: int = 1) -> dict[str, Any]:
         PointLot,
         WalletTransaction,
     )
-    from tessera.loyalty.ordering import create_product
-    from tessera.loyalty.programs import create_program, enroll_member
+    from tessera.loyalty.ordering import ProductSpec, create_product
+    from tessera.loyalty.programs import ProgramSpec, create_program, enroll_member
     from tessera.portal.identity import user_for_contact
 
     rng = random.Random(seed_value)
     t0 = time.perf_counter()
-    program = create_program({"name": "Bench Club", "points_per_unit": 100, "currency": "EUR",
+    program = create_program(ProgramSpec(**{"name": "Bench Club", "points_per_unit": 100, "currency": "EUR",
                               "low_balance_threshold": LOW_BALANCE,
-                              "points_expire_after_days": EXPIRE_DAYS})  # fmt: skip
-    products = [create_product({"program_id": program.pk, "name": n, "price_points": p})
+                              "points_expire_after_days": EXPIRE_DAYS}))  # fmt: skip
+    products = [create_product(ProductSpec(**{"program_id": program.pk, "name": n, "price_points": p}))
                 for n, p in PRODUCTS]  # fmt: skip
     by_price = {p.price_points: p for p in products}
-    activities = [create_activity({"program_id": program.pk, "kind": "question", "points": p,
+    activities = [create_activity(ActivitySpec(**{"program_id": program.pk, "kind": "question", "points": p,
                                    "title": f"Quiz {i + 1}", "question": f"Question {i + 1}?",
-                                   "options": ["Yes", "No"], "correct_option": "Yes"})
+                                   "options": ["Yes", "No"], "correct_option": "Yes"}))
                   for i, p in enumerate(EARN * 3)][:ACTIVITIES]  # fmt: skip
     # The measured member through the service, the others in bulk as enroll_member writes them.
     ada = Contact.objects.create(first_name="Ada", last_name="Measured", email="ada@bench.test")

@@ -37,7 +37,9 @@ def failed_calls(calls: list[Call]) -> list[Call]:
 
 
 def in_window(call: Call, faults: list[Injected]) -> Injected | None:
-    return next((f for f in faults if f.covers(call.start, call.latency, call.op)), None)
+    return next(
+        (f for f in faults if f.covers(call.start, call.latency, call.op, call.error)), None
+    )
 
 
 def check_server_errors(record: Record, faults: list[Injected]) -> Check:

@@ -19,6 +19,9 @@ from bench.soak_stack import Stack, admin_url
 # Only these call Stripe: a Stripe fault explains no other operation's failure.
 STRIPE_OPS = frozenset({"checkout_card", "credit"})
 GRACE = 5.0  # seconds after a fault's end during which its effects may still show
+# A client's kept-alive connection to a killed web worker is refused only when it is next
+# used, which for a portal browser's session can be many seconds later.
+STALE_CONNECTION_SECONDS = 30.0
 
 
 @dataclass
@@ -28,10 +31,15 @@ class Injected:
     start: float  # seconds since the soak began
     end: float = 0.0
     ops: frozenset[str] | None = None  # the operations it can fail; None: every one
+    # How long after the fault a refused connection (no answer, not an error answered)
+    # is still its doing: a connection the client kept open to a process it killed.
+    stale_connections: float = 0.0
 
-    def covers(self, start: float, latency: float, op: str | None = None) -> bool:
+    def covers(self, start: float, latency: float, op: str | None = None, error: str = "") -> bool:
         if op is not None and self.ops is not None and op not in self.ops:
             return False
+        if error == "ConnectionError" and self.start <= start <= self.end + self.stale_connections:
+            return True
         return start <= self.end + GRACE and start + latency >= self.start
 
 
@@ -125,7 +133,8 @@ def schedule(stack: Stack, seconds: float, plan: Plan, began: float,
             if wait > 0:
                 time.sleep(wait)
             ops = STRIPE_OPS if name.startswith("stripe_") else None
-            fault = Injected(name, "", time.monotonic() - began, ops=ops)
+            stale = STALE_CONNECTION_SECONDS if name == "kill_web_worker" else 0.0
+            fault = Injected(name, "", time.monotonic() - began, ops=ops, stale_connections=stale)
             out.append(fault)
             try:
                 fault.detail = _run_one(stack, name, plan)

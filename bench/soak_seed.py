@@ -21,17 +21,17 @@ WELCOME_POINTS = 20_000
 
 
 def _program_and_members() -> tuple[str, list[dict[str, str]]]:
-    from tessera.crm.services import create_contact
+    from tessera.crm.services import ContactInput, create_contact
     from tessera.loyalty.adjustments import adjust_points
-    from tessera.loyalty.programs import create_program, enroll_member
+    from tessera.loyalty.programs import ProgramSpec, create_program, enroll_member
 
-    club = create_program({"name": "Soak Club", "points_per_unit": 100, "currency": "USD",
-                           "low_balance_threshold": 200})  # fmt: skip
+    club = create_program(ProgramSpec(**{"name": "Soak Club", "points_per_unit": 100, "currency": "USD",
+                           "low_balance_threshold": 200}))  # fmt: skip
     members = []
     for i in range(MEMBERS):
         email = f"member{i}@soak.test"
         contact = create_contact(
-            {"first_name": f"Member{i}", "last_name": "Soak", "email": email},
+            ContactInput(first_name=f"Member{i}", last_name="Soak", email=email),
             check_duplicates=False,
         ).record
         member, _ = enroll_member(club.pk, contact_id=contact.pk)
@@ -41,17 +41,19 @@ def _program_and_members() -> tuple[str, list[dict[str, str]]]:
 
 
 def _catalogue(program: str) -> dict[str, object]:
-    from tessera.loyalty.activities import create_activity
-    from tessera.loyalty.ordering import create_product
+    from tessera.loyalty.activities import ActivitySpec, create_activity
+    from tessera.loyalty.ordering import ProductSpec, create_product
 
     activities = [
-        create_activity({"program_id": program, "kind": "question", "title": f"Question {i}",
+        create_activity(ActivitySpec(**{"program_id": program, "kind": "question", "title": f"Question {i}",
                          "points": 10, "question": f"Is {i} even?", "options": ["yes", "no"],
-                         "correct_option": "yes" if i % 2 == 0 else "no"}).pk
+                         "correct_option": "yes" if i % 2 == 0 else "no"})).pk
         for i in range(ACTIVITIES)
     ]  # fmt: skip
-    mug = create_product({"program_id": program, "name": "Mug", "price_points": 300, "stock": 50})
-    pin = create_product({"program_id": program, "name": "Pin", "price_points": 10})
+    mug = create_product(
+        ProductSpec(**{"program_id": program, "name": "Mug", "price_points": 300, "stock": 50})
+    )
+    pin = create_product(ProductSpec(**{"program_id": program, "name": "Pin", "price_points": 10}))
     return {"activities": activities, "products": [mug.pk, pin.pk], "mug": mug.pk}
 
 

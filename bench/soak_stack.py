@@ -9,12 +9,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +20,8 @@ from typing import Any
 import psycopg
 from bench.faultproxy import FaultProxy
 
-from tests.smtp import Inbox, free_port, smtp_server
+from tests.support.smtp import Inbox, free_port, smtp_server
+from tests.support.stack import wait_http, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,19 +55,6 @@ def drop_database(name: str) -> None:
             return
         except psycopg.OperationalError:
             time.sleep(1)
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.3):
-                return
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start")
 
 
 def children_of(pid: int) -> list[int]:
@@ -192,19 +177,6 @@ def _start_localstripe(stack: ExitStack, logs: Path) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def _wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - the loopback server
-                return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
 def start_stack(resources: ExitStack, database: str, web_workers: int, logs: Path) -> Stack:
     """Everything the soak talks to, registered on ``resources`` to be stopped in reverse."""
     logs.mkdir(parents=True, exist_ok=True)
@@ -232,5 +204,5 @@ def start_stack(resources: ExitStack, database: str, web_workers: int, logs: Pat
     stack.spawn("web", "serve", "--host", "127.0.0.1", "--port", str(port),
                 "--workers", str(web_workers))  # fmt: skip
     stack.start_worker()
-    _wait_http(f"{stack.base}/signin")
+    wait_http(f"{stack.base}/signin")
     return stack

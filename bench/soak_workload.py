@@ -108,16 +108,14 @@ class Client:
     def write(self, op: str, path: str, body: Any) -> Answer:
         """POST with a fresh key; retried with it after a 5xx or no answer; sometimes repeated."""
         key = f"soak-{uuid.uuid4().hex}"
-        first = self.send(op, "POST", path, body, key=key)
-        tries = 0
-        while _retry(first) and tries < 6:
-            tries += 1
-            time.sleep(min(1.0 * tries, 5.0))
-            first = self.send(op, "POST", path, body, key=key, replay=True)
+        first = self.answered(op, path, body, key, self.send(op, "POST", path, body, key=key))
         if first.status in (0, 400, 422) or first.status >= 500 or _retry(first):
             return first  # not remembered by design, or the outcome is still unknown
         if self.rng.random() < REPEAT_SHARE:
+            # The repeat too is retried after a fault ate its answer (a restarting database
+            # answers 500 before the key is even read): the answer it then gets must replay.
             again = self.send(op, "POST", path, body, key=key, replay=True)
+            again = self.answered(op, path, body, key, again)
             if again.status and (again.status != first.status or not again.replayed):
                 with self.record.lock:
                     self.record.replay_mismatches.append(
@@ -125,6 +123,15 @@ class Client:
                         f"(replayed: {again.replayed})"
                     )
         return first
+
+    def answered(self, op: str, path: str, body: Any, key: str, answer: Answer) -> Answer:
+        """``answer``, or the one a retry with the same key gets after a 5xx or none."""
+        tries = 0
+        while _retry(answer) and tries < 6:
+            tries += 1
+            time.sleep(min(1.0 * tries, 5.0))
+            answer = self.send(op, "POST", path, body, key=key, replay=True)
+        return answer
 
     def card(self, number: str = CARD_OK) -> str | None:
         """What Stripe.js does: the card goes to Stripe (the emulator, not the proxy)."""

@@ -132,13 +132,13 @@ def seed(members: int) -> tuple[list[str], str, str, str]:
     from tessera.core.apikeys import create_api_key
     from tessera.crm.models import Contact
     from tessera.loyalty.adjustments import adjust_points
-    from tessera.loyalty.ordering import create_product
-    from tessera.loyalty.programs import create_program, enroll_member
+    from tessera.loyalty.ordering import ProductSpec, create_product
+    from tessera.loyalty.programs import ProgramSpec, create_program, enroll_member
 
     program = create_program(
-        {"name": "Bench", "points_per_unit": 100, "currency": "USD", "low_balance_threshold": 0}
+        ProgramSpec(name="Bench", points_per_unit=100, currency="USD", low_balance_threshold=0)
     )
-    product = create_product({"program_id": program.pk, "name": "Sticker", "price_points": 1})
+    product = create_product(ProductSpec(program_id=program.pk, name="Sticker", price_points=1))
     ids = []
     for i in range(members + 1):
         contact = Contact.objects.create(
@@ -156,7 +156,7 @@ def in_process(
 ) -> Result:
     from django.db import connections
 
-    from tessera.loyalty.ordering import place_order
+    from tessera.loyalty.ordering import OrderLineSpec, place_order
 
     def make(i: int) -> Callable[[], bool]:
         n = 0
@@ -164,7 +164,7 @@ def in_process(
         def call() -> bool:
             nonlocal n
             n += 1
-            place_order(member_for(i, n), [{"product_id": product, "quantity": 1}])
+            place_order(member_for(i, n), [OrderLineSpec(product, 1)])
             return True
 
         return call
@@ -189,10 +189,10 @@ def cpu_per_order(members: list[str], product: str, orders: int) -> tuple[float,
     where an order's cost goes, whatever the concurrency."""
     from django.db import connection, connections
 
-    from tessera.loyalty.ordering import place_order
+    from tessera.loyalty.ordering import OrderLineSpec, place_order
 
     def place(i: int) -> None:
-        place_order(members[i % len(members)], [{"product_id": product, "quantity": 1}])
+        place_order(members[i % len(members)], [OrderLineSpec(product, 1)])
 
     for i in range(50):  # warm the connection's prepared statements
         place(i)

@@ -1,16 +1,16 @@
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-from django.db import connection
-from django.test import Client
 
 from tessera.core.apikeys import create_api_key
 from tessera.core.models import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE
-from tests.stripe_support import localstripe_url, stripe_env  # noqa: F401 - fixtures
+from tessera.crm.matching import rules
+from tests.support.api import Api
+
+# Fixtures defined next to the helpers they belong with (localstripe_url, stripe_env, ...).
+pytest_plugins = ["tests.support.stripe"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -23,53 +23,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
-
-
-def is_postgres() -> bool:
-    return connection.vendor == "postgresql"
-
-
-class Api:
-    """A test client that speaks JSON with an API key, like an integrator would."""
-
-    def __init__(self, raw_key: str | None) -> None:
-        self.client = Client()
-        self.raw_key = raw_key
-
-    def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
-        out = dict(headers or {})
-        if self.raw_key is not None:
-            out.setdefault("Authorization", f"Bearer {self.raw_key}")
-        return out
-
-    def get(self, path: str, headers: dict[str, str] | None = None, **params: Any) -> Any:
-        return self.client.get(f"/api/v1{path}", params, headers=self._headers(headers))
-
-    def post(
-        self,
-        path: str,
-        body: Any = None,
-        *,
-        raw: bytes | str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Any:
-        data = raw if raw is not None else json.dumps(body if body is not None else {})
-        return self.client.post(
-            f"/api/v1{path}", data, content_type="application/json", headers=self._headers(headers)
-        )
-
-    def send(self, method: str, path: str, body: Any) -> Any:
-        """PUT or PATCH with a JSON body."""
-        return self.client.generic(
-            method,
-            f"/api/v1{path}",
-            json.dumps(body),
-            content_type="application/json",
-            headers=self._headers(None),
-        )
-
-    def call(self, method: str, path: str, headers: dict[str, str] | None = None) -> Any:
-        return self.client.generic(method, f"/api/v1{path}", headers=self._headers(headers))
 
 
 @pytest.fixture
@@ -91,14 +44,10 @@ def admin_api(make_api: Callable[..., Api]) -> Api:
     return make_api(SCOPE_ADMIN)
 
 
-def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/problem+json"), response["Content-Type"]
-    body = json.loads(response.content)
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["title"] and body["detail"] and body["type"].endswith(code)
-    return body
+@pytest.fixture
+def fresh_rules() -> None:
+    """Matching rules are cached in the process: the test reads them from its own database."""
+    rules.invalidate()
 
 
 @pytest.fixture(autouse=True)

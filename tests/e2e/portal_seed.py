@@ -22,21 +22,21 @@ def main() -> None:
 
     from tessera.core.apikeys import create_api_key
     from tessera.core.models import SCOPE_ADMIN
-    from tessera.crm.services import create_contact
+    from tessera.crm.services import ContactInput, create_contact
     from tessera.events import services as events
     from tessera.events.checkout import check_out
     from tessera.events.requests import AttendeeIn, CheckoutIn, LineIn, PersonIn
-    from tessera.loyalty.activities import create_activity
+    from tessera.loyalty.activities import ActivitySpec, create_activity
     from tessera.loyalty.adjustments import adjust_points
-    from tessera.loyalty.ordering import create_product, place_order
-    from tessera.loyalty.programs import create_program, enroll_member
+    from tessera.loyalty.ordering import OrderLineSpec, ProductSpec, create_product, place_order
+    from tessera.loyalty.programs import ProgramSpec, create_program, enroll_member
 
     media = os.environ["E2E_MEDIA_URL"]
-    club = create_program({"name": "Club", "points_per_unit": 100, "currency": "USD",
-                           "low_balance_threshold": 200})  # fmt: skip
+    club = create_program(ProgramSpec(**{"name": "Club", "points_per_unit": 100, "currency": "USD",
+                           "low_balance_threshold": 200}))  # fmt: skip
 
     def person(first: str, email: str) -> tuple[str, str]:
-        contact = create_contact({"first_name": first, "last_name": "Tester", "email": email},
+        contact = create_contact(ContactInput(first_name=first, last_name="Tester", email=email),
                                  check_duplicates=False).record  # fmt: skip
         m, _ = enroll_member(club.pk, contact_id=contact.pk)
         adjust_points(m.pk, points=5000, reason="welcome")
@@ -48,19 +48,19 @@ def main() -> None:
         "staff", email="staff@e2e.test", password="staff-pass-123", is_staff=True
     )
     activities = {
-        "question": create_activity({"program_id": club.pk, "kind": "question", "title": "Capital",
+        "question": create_activity(ActivitySpec(**{"program_id": club.pk, "kind": "question", "title": "Capital",
                                      "points": 10, "question": "Capital of France?",
-                                     "options": ["Paris", "Lyon"], "correct_option": "Paris"}).pk,
-        "vote": create_activity({"program_id": club.pk, "kind": "vote", "title": "Next venue",
+                                     "options": ["Paris", "Lyon"], "correct_option": "Paris"})).pk,
+        "vote": create_activity(ActivitySpec(**{"program_id": club.pk, "kind": "vote", "title": "Next venue",
                                  "points": 5, "question": "Where next?",
-                                 "options": ["Lisbon", "Oslo"]}).pk,
-        "video": create_activity({"program_id": club.pk, "kind": "video", "title": "Welcome film",
+                                 "options": ["Lisbon", "Oslo"]})).pk,
+        "video": create_activity(ActivitySpec(**{"program_id": club.pk, "kind": "video", "title": "Welcome film",
                                   "points": 20, "video_url": f"{media}/welcome.wav",
-                                  "min_watch_seconds": 2}).pk,
+                                  "min_watch_seconds": 2})).pk,
     }  # fmt: skip
-    mug = create_product({"program_id": club.pk, "name": "Mug", "price_points": 300, "stock": 10})
-    jacket = create_product({"program_id": club.pk, "name": "Jacket", "price_points": 900000})
-    bobs_order = place_order(bob, [{"product_id": mug.pk, "quantity": 1}])
+    mug = create_product(ProductSpec(program_id=club.pk, name="Mug", price_points=300, stock=10))
+    jacket = create_product(ProductSpec(program_id=club.pk, name="Jacket", price_points=900000))
+    bobs_order = place_order(bob, [OrderLineSpec(mug.pk, 1)]).order
 
     start = timezone.now() + timedelta(days=20)
     summit = events.create_event(events.EventSpec(

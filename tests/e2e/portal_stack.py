@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,8 +25,9 @@ from typing import Any
 
 import pytest
 
-from tests.smtp import Inbox, free_port, smtp_server
-from tests.stripe_support import SECRET_KEY, WEBHOOK_SECRET
+from tests.support.smtp import Inbox, free_port, smtp_server
+from tests.support.stack import api_call, wait_http
+from tests.support.stripe import SECRET_KEY, WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("TESSERA_CHROMIUM", "/usr/bin/chromium")
@@ -57,17 +57,7 @@ class Stack:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        req = urllib.request.Request(  # noqa: S310 - the loopback server under test
-            f"{self.base}/api/v1{path}", method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self.seed['api_key']}",
-                     "Content-Type": "application/json"},
-        )  # fmt: skip
-        try:
-            with urllib.request.urlopen(req, timeout=20) as resp:  # noqa: S310
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"null")
+        return api_call(self.base, self.seed["api_key"], method, path, body)
 
     def emails_to(self, address: str, timeout: float = 20) -> list[Any]:
         """What the worker has sent to ``address`` so far, waiting for at least one."""
@@ -120,19 +110,6 @@ def _drop_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _wait_for(url: str, timeout: float = 40) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310
-                return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
 def _run(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
         [sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
@@ -183,7 +160,7 @@ def stack(localstripe_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         ]  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_for(f"{base}/signin")
+            wait_http(f"{base}/signin", timeout=40)
             yield Stack(base, env, seed, inbox, localstripe_url, logs, processes)
         finally:
             for p in processes:

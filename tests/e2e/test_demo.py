@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.smtp import free_port
+from tests.support.smtp import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +83,9 @@ def test_demo_serves_api_admin_and_home_and_stops_on_ctrl_c(tmp_path: Path) -> N
                 time.sleep(0.2)
 
         status, home = _request(f"{base}/")
-        assert status == 200 and "/api/v1/docs" in str(home) and "/admin/" in str(home)
+        assert status == 200
+        assert "/api/v1/docs" in str(home)
+        assert "/admin/" in str(home)
         assert _request(f"{base}/api/v1/docs")[0] == 200
         assert _request(f"{base}/admin/login/")[0] == 200
 
@@ -95,9 +97,11 @@ def test_demo_serves_api_admin_and_home_and_stops_on_ctrl_c(tmp_path: Path) -> N
         assert status == 201, created
         assert isinstance(created, dict)
         status, fetched = _request(f"{base}/api/v1/contacts/{created['id']}", key)
-        assert status == 200 and fetched == {k: v for k, v in created.items() if k != "duplicates"}
+        assert status == 200
+        assert fetched == {k: v for k, v in created.items() if k != "duplicates"}
         status, listed = _request(f"{base}/api/v1/contacts?email=c@u.org", key)
-        assert status == 200 and isinstance(listed, dict)
+        assert status == 200
+        assert isinstance(listed, dict)
         assert [c["id"] for c in listed["items"]] == [created["id"]]
 
         # Card payments go to the local Stripe emulator, and its signed webhooks come back.
@@ -111,7 +115,8 @@ def test_demo_serves_api_admin_and_home_and_stops_on_ctrl_c(tmp_path: Path) -> N
         status, bought = _request(f"{base}/api/v1/members/{member_id}/credit-purchases", key,
                                   {"amount": 1000, "currency": "USD", "payment_method_id": pm})  # fmt: skip
         assert status == 201, bought
-        assert isinstance(bought, dict) and bought["points"] == 1000
+        assert isinstance(bought, dict)
+        assert bought["points"] == 1000
         for _ in range(50):
             events = db.execute(
                 "select count(*) from billing_stripeevent where processed_at is not null"

@@ -58,7 +58,8 @@ def test_the_invoice_pdf_downloads(registered: dict[str, Any]) -> None:
     ada.go(registered["confirmation"])
     href = ada.page.locator("a[href$='.pdf']").first.get_attribute("href")
     response = ada.page.request.get(href)
-    assert response.headers["content-type"] == "application/pdf" and response.body()[:5] == b"%PDF-"
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.body()[:5] == b"%PDF-"
 
 
 def _ticket_code(ada: Journey) -> str:
@@ -105,7 +106,8 @@ def test_staff_dashboard_draws_its_charts(chromium: Any, stack: Stack) -> None:
         " return i.decode().then(() => i.naturalWidth, () => 0); }))"
     )
     staff.close()
-    assert widths and all(w > 0 for w in widths)
+    assert widths
+    assert all(w > 0 for w in widths)
 
 
 def test_member_a_opening_member_b_ticket_and_checkout_gets_not_found(

@@ -139,4 +139,5 @@ def test_member_a_opening_member_b_records_gets_not_found(ada: Journey) -> None:
         f"/events/checkouts/{seed['bobs_checkout']}",
     ):
         response = ada.go(path)
-        assert response is not None and response.status == 404, path
+        assert response is not None, path
+        assert response.status == 404, path

@@ -17,10 +17,10 @@ from tessera.events.tickets import sign_ticket
 from tessera.events.waitlist import expire_offers
 from tessera.loyalty.models import Member, WalletTransaction
 from tessera.notifications.models import OutboundEmail
-from tests.conftest import Api, assert_problem
-from tests.loyalty_helpers import balance, member, program
-from tests.stripe_support import card
+from tests.support.api import Api, assert_problem
 from tests.support.events import attendee, body, by_card, by_wallet, content, event, item
+from tests.support.loyalty import balance, member, program
+from tests.support.stripe import card
 
 pytestmark = pytest.mark.django_db
 

@@ -1,18 +1,25 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
+import pytest
 
 from tessera.crm.models import Account, Contact, Lead, TimelineEntry
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 def body(response) -> dict:  # type: ignore[no-untyped-def]
     return json.loads(response.content)
 
 
-def test_create_and_read_contact(api: Api) -> None:
-    account = body(api.post("/accounts", {"name": "Northwind", "city": "Seattle"}))
-    r = api.post(
+@pytest.fixture
+def northwind(api: Api) -> dict[str, Any]:
+    return body(api.post("/accounts", {"name": "Northwind", "city": "Seattle"}))
+
+
+def create_ada(api: Api, account: dict[str, Any]) -> Any:
+    return api.post(
         "/contacts",
         {
             "first_name": "  Ada ",
@@ -23,17 +30,30 @@ def test_create_and_read_contact(api: Api) -> None:
             "account_id": account["id"],
         },
     )
+
+
+def test_a_created_contact_is_answered_trimmed_and_normalised(
+    api: Api, northwind: dict[str, Any]
+) -> None:
+    r = create_ada(api, northwind)
     assert r.status_code == 201, r.content
     created = body(r)
     assert created["id"].startswith("con_")
     assert created["first_name"] == "Ada"  # trimmed
     assert created["email"] == "ada@example.com"  # normalised
-    assert created["account_id"] == account["id"]
+    assert created["account_id"] == northwind["id"]
     assert created["birthdate"] == "1815-12-10"
 
+
+def test_a_created_contact_reads_back_as_created(api: Api, northwind: dict[str, Any]) -> None:
+    created = body(create_ada(api, northwind))
     fetched = body(api.get(f"/contacts/{created['id']}"))
     assert fetched == {k: v for k, v in created.items() if k != "duplicates"}
-    assert Contact.objects.get(pk=created["id"]).account_id == account["id"]
+
+
+def test_a_created_contact_is_stored_under_its_account(api: Api, northwind: dict[str, Any]) -> None:
+    created = body(create_ada(api, northwind))
+    assert Contact.objects.get(pk=created["id"]).account_id == northwind["id"]
 
 
 def test_filter_by_email_is_case_insensitive(api: Api) -> None:
@@ -61,19 +81,26 @@ def test_cursor_pagination_walks_every_record_once(api: Api) -> None:
     assert seen == list(reversed(ids))  # newest first, no repeats, nothing missed
 
 
-def test_leads_and_accounts(api: Api) -> None:
+def test_a_created_lead_reads_back(api: Api) -> None:
     lead = api.post("/leads", {"first_name": "Mo", "last_name": "Farah", "company": "Run Ltd"})
     assert lead.status_code == 201
     lead_id = body(lead)["id"]
     assert lead_id.startswith("lea_")
     assert body(api.get(f"/leads/{lead_id}"))["company"] == "Run Ltd"
+    assert Lead.objects.count() == 1
+
+
+def test_a_created_lead_is_listed(api: Api) -> None:
+    lead_id = body(api.post("/leads", {"first_name": "Mo", "last_name": "Farah"}))["id"]
     assert [x["id"] for x in body(api.get("/leads"))["items"]] == [lead_id]
 
+
+def test_a_created_account_reads_back(api: Api) -> None:
     acc = api.post("/accounts", {"name": "Globex", "website": "globex.example"})
     assert acc.status_code == 201
     acc_id = body(acc)["id"]
     assert body(api.get(f"/accounts/{acc_id}"))["website"] == "globex.example"
-    assert Lead.objects.count() == 1 and Account.objects.count() == 1
+    assert Account.objects.count() == 1
 
 
 def test_timeline_lists_what_touched_the_contact_newest_first(api: Api) -> None:
@@ -95,7 +122,8 @@ def test_the_home_page_sends_a_visitor_to_sign_in_with_the_api_and_admin_linked(
     html = r.content.decode()
     assert r.redirect_chain == [("/signin?next=/", 302)]
     assert "Sign in" in html
-    assert 'href="/api/v1/docs"' in html and 'href="/admin/"' in html
+    assert 'href="/api/v1/docs"' in html
+    assert 'href="/admin/"' in html
 
 
 def test_openapi_document_describes_the_api(client) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from django.conf import settings
 from tessera.core.models import SCOPE_READ
 from tessera.crm.models import Account, Contact, Lead, TimelineEntry
 from tessera.notifications.models import OutboundEmail
-from tests.conftest import Api, assert_problem
+from tests.support.api import Api, assert_problem
 
 
 def counts() -> tuple[int, ...]:

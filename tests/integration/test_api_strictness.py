@@ -15,8 +15,8 @@ from tessera.billing.models import Transaction
 from tessera.crm.matching.models import MatchingRule
 from tessera.crm.models import Contact
 from tessera.loyalty.models import Activity, Order, Product, Program
-from tests.conftest import Api, assert_problem
-from tests.loyalty_helpers import member, product, program
+from tests.support.api import Api, assert_problem
+from tests.support.loyalty import funded_member_and_product, member, program
 
 pytestmark = pytest.mark.django_db
 
@@ -65,9 +65,7 @@ class TestJsonTypesAreStrict:
         assert Program.objects.count() == 0
 
     def test_a_quantity_as_a_string_is_refused(self, api: Api) -> None:
-        prog = program()
-        m = member(prog, points=100)
-        mug = product(prog, 10)
+        m, mug = funded_member_and_product(points=100, price=10)
         body = assert_problem(
             api.post(
                 f"/members/{m.pk}/orders", {"lines": [{"product_id": mug.pk, "quantity": "2"}]}
@@ -78,25 +76,19 @@ class TestJsonTypesAreStrict:
         assert fields(body) == ["lines.0.quantity"]
 
     def test_a_refused_order_is_not_placed(self, api: Api) -> None:
-        prog = program()
-        m = member(prog, points=100)
-        mug = product(prog, 10)
+        m, mug = funded_member_and_product(points=100, price=10)
         api.post(f"/members/{m.pk}/orders", {"lines": [{"product_id": mug.pk, "quantity": "2"}]})
         assert Order.objects.count() == 0
 
     def test_a_whole_number_written_with_a_fraction_is_a_number(self, api: Api) -> None:
-        prog = program()
-        m = member(prog, points=100)
-        mug = product(prog, 10)
+        m, mug = funded_member_and_product(points=100, price=10)
         r = api.post(
             f"/members/{m.pk}/orders", {"lines": [{"product_id": mug.pk, "quantity": 2.0}]}
         )
         assert json.loads(r.content)["total_points"] == 20
 
     def test_a_fraction_is_not_a_count(self, api: Api) -> None:
-        prog = program()
-        m = member(prog, points=100)
-        mug = product(prog, 10)
+        m, mug = funded_member_and_product(points=100, price=10)
         r = api.post(
             f"/members/{m.pk}/orders", {"lines": [{"product_id": mug.pk, "quantity": 2.5}]}
         )
@@ -332,12 +324,11 @@ class TestContentType:
         assert r.status_code == 201, r.content
 
     def test_a_post_without_a_body_needs_no_content_type(self, api: Api) -> None:
-        prog = program()
-        m = member(prog, points=100)
+        m, mug = funded_member_and_product(points=100, price=10)
         order = json.loads(
             api.post(
                 f"/members/{m.pk}/orders",
-                {"lines": [{"product_id": product(prog, 10).pk, "quantity": 1}]},
+                {"lines": [{"product_id": mug.pk, "quantity": 1}]},
             ).content
         )
         headers = {"Authorization": f"Bearer {api.raw_key}"}

@@ -9,7 +9,7 @@ from django.db import connection
 
 from tessera.core.apikeys import authenticate_key, create_api_key
 from tessera.core.models import ApiKey
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 def test_key_is_stored_hashed_only(db: None) -> None:
@@ -45,21 +45,37 @@ def test_last_used_is_written_after_the_request_transaction(db: None) -> None:
     assert not [q for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
 
 
-def test_cli_creates_a_working_key_printed_once(db: None) -> None:
+def cli_create_key() -> tuple[str, str]:
+    """`tessera apikey create` for an admin key named "ci": what it prints, out and err."""
     out, err = StringIO(), StringIO()
     call_command("apikey", "create", "--name", "ci", "--scope", "admin", stdout=out, stderr=err)
-    raw = out.getvalue().strip()
+    return out.getvalue().strip(), err.getvalue()
+
+
+def test_cli_prints_the_new_key_once(db: None) -> None:
+    raw, warning = cli_create_key()
     assert raw.startswith("tsk_")
+    assert "cannot be shown again" in warning
+
+
+def test_cli_creates_a_working_key_with_its_scopes(db: None) -> None:
+    raw, _ = cli_create_key()
     stored = ApiKey.objects.get(name="ci")
     assert stored.scopes == ["admin"]
     assert authenticate_key(raw) == stored
-    assert "cannot be shown again" in err.getvalue()
 
+
+def test_cli_lists_keys_without_their_secret(db: None) -> None:
+    raw, _ = cli_create_key()
     listing = StringIO()
     call_command("apikey", "list", stdout=listing)
-    assert stored.id in listing.getvalue() and raw not in listing.getvalue()
+    assert ApiKey.objects.get(name="ci").id in listing.getvalue()
+    assert raw not in listing.getvalue()
 
-    call_command("apikey", "revoke", stored.id, stdout=StringIO())
+
+def test_a_key_revoked_from_the_cli_stops_working(db: None) -> None:
+    raw, _ = cli_create_key()
+    call_command("apikey", "revoke", ApiKey.objects.get(name="ci").id, stdout=StringIO())
     assert authenticate_key(raw) is None
 
 

@@ -16,13 +16,14 @@ from django.utils import timezone
 from tessera.billing.models import PaymentMethod, Refund, StripeEvent, Transaction
 from tessera.core.apikeys import create_api_key
 from tessera.core.models import IdempotencyKey
+from tessera.crm.inputs import AccountInput, ContactInput
 from tessera.crm.models import Contact
 from tessera.crm.services import create_account, create_contact
 from tessera.loyalty.credit import settle_topup
 from tessera.loyalty.models import Member, WalletTransaction
 from tessera.notifications.models import OutboundEmail
 from tessera.notifications.services import queue_email
-from tests.loyalty_helpers import member, program
+from tests.support.loyalty import member, program
 
 
 @pytest.fixture
@@ -34,8 +35,8 @@ def staff(db: None) -> Client:
 
 
 def test_every_admin_page_renders(staff: Client) -> None:
-    account = create_account({"name": "Acme"}).record
-    contact = create_contact({"last_name": "Lovelace", "account_id": account.pk}).record
+    account = create_account(AccountInput(name="Acme")).record
+    contact = create_contact(ContactInput(last_name="Lovelace", account_id=account.pk)).record
     queue_email("welcome", to="a@example.com", context={}, contact=contact)
     create_api_key("k")
     for model, _ in admin.site._registry.items():
@@ -55,7 +56,8 @@ def test_failed_email_is_visible_and_can_be_retried_from_the_admin(staff: Client
     )
     url = reverse("admin:notifications_outboundemail_changelist")
     page = staff.get(url, {"status__exact": "failed"}).content.decode()
-    assert email.to in page and "failed" in page
+    assert email.to in page
+    assert "failed" in page
 
     staff.post(url, {"action": "retry", "_selected_action": [email.pk]})
     email.refresh_from_db()
@@ -98,7 +100,7 @@ def test_deleting_selected_contacts_removes_their_match_keys(staff: Client) -> N
     from tessera.crm.matching.models import MatchKey
 
     people = [
-        create_contact({"first_name": "Ada", "last_name": f"L{i}", "email": f"a{i}@example.com"},
+        create_contact(ContactInput(first_name="Ada", last_name=f"L{i}", email=f"a{i}@example.com"),
                        check_duplicates=False).record
         for i in range(3)
     ]  # fmt: skip
@@ -162,8 +164,7 @@ def _card_payment(contact: Contact, n: int = 1) -> Transaction:
 @pytest.fixture
 def payment(db: None) -> Transaction:
     """A captured $25.00 payment by card, $5.00 of it refunded, and its Stripe event."""
-    contact = create_contact({"first_name": "Ada", "last_name": "Lovelace",
-                              "email": "ada@example.com"}, check_duplicates=False).record  # fmt: skip
+    contact = create_contact(ContactInput(first_name="Ada", last_name="Lovelace", email="ada@example.com"), check_duplicates=False).record  # fmt: skip
     txn = _card_payment(contact)
     Transaction.objects.filter(pk=txn.pk).update(request_key=TXN_KEY, refunded_amount=500)
     Refund.objects.create(transaction=txn, amount=500, status="succeeded",
@@ -296,7 +297,7 @@ def test_transaction_changelist_runs_a_bounded_number_of_queries(
     staff: Client, django_assert_max_num_queries: Any
 ) -> None:
     for n in range(20):
-        contact = create_contact({"last_name": f"Payer {n}", "email": f"p{n}@example.com"},
+        contact = create_contact(ContactInput(last_name=f"Payer {n}", email=f"p{n}@example.com"),
                                  check_duplicates=False).record  # fmt: skip
         _card_payment(contact, n)
     # 9 today: session, user, two counts, the page, the date drill-down and two filters.

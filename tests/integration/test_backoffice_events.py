@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tessera.events.models import Attendee, EventItem
-from tests.conftest import Api
+from tests.support.api import Api
 from tests.support.events import attendee, body, content, event, item, promo, question
 
 pytestmark = pytest.mark.django_db

@@ -8,20 +8,17 @@ from __future__ import annotations
 import json
 import logging
 import re
-from io import StringIO
 from typing import Any
 
 import pytest
 import stripe
-from django.core.management import call_command
 from django.db import connection
 
-from tessera.billing.gateways.base import GatewayUnavailable
-from tessera.billing.gateways.stripe import StripeGateway, set_gateway
 from tessera.billing.models import Transaction
-from tests.conftest import Api
-from tests.loyalty_helpers import member, program
-from tests.stripe_support import card, pi_event, signed
+from tests.support.api import Api
+from tests.support.billing import TimeoutAfterCharge, reconcile
+from tests.support.loyalty import member, program
+from tests.support.stripe import UseGateway, card, pi_event, signed
 
 pytestmark = pytest.mark.django_db
 
@@ -31,12 +28,6 @@ NUMBERS = ("4242424242424242", "4000000000000002", "4000002760003184")
 CVC = "739"
 CVC_TOKEN = re.compile(rf"(?<![\w.]){CVC}(?![\w.])")
 CVC_FIELD = re.compile(r"cvc['\"]?\s*[:=]", re.IGNORECASE)
-
-
-class TimeoutAfterCharge(StripeGateway):
-    def create_payment(self, **kw: Any) -> Any:
-        super().create_payment(**kw)
-        raise GatewayUnavailable("read timed out")
 
 
 def leaks(text: str) -> list[str]:
@@ -58,7 +49,11 @@ def database_dump() -> dict[str, str]:
 
 
 def test_no_card_number_or_cvc_in_database_or_logs(
-    api: Api, admin_api: Api, stripe_env: stripe.StripeClient, caplog: pytest.LogCaptureFixture
+    api: Api,
+    admin_api: Api,
+    stripe_env: stripe.StripeClient,
+    use_gateway: UseGateway,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     m = member(program(points_per_unit=100, low_balance_threshold=0))
     # The browser's part (Stripe.js talks to Stripe, not to us), before we listen.
@@ -99,10 +94,9 @@ def test_no_card_number_or_cvc_in_database_or_logs(
         refund = admin_api.post(f"/transactions/{paid.pk}/refunds", {"amount": 300})
         assert refund.status_code == 201, refund.content
 
-        set_gateway(TimeoutAfterCharge())
-        assert buy(lost, 700).status_code == 502
-        set_gateway(None)
-        call_command("reconcile", "--since", "1h", "--min-age", "0s", stdout=StringIO())
+        with use_gateway(TimeoutAfterCharge()):
+            assert buy(lost, 700).status_code == 502
+        reconcile(since="1h")
 
     assert Transaction.objects.filter(status="captured").count() == 4
     assert caplog.records, "nothing was logged: the search below would prove nothing"
@@ -114,5 +108,6 @@ def test_no_card_number_or_cvc_in_database_or_logs(
     )
     assert leaks(log_text) == []
     dump = database_dump()
-    assert "billing_paymentmethod" in dump and "4242" in dump["billing_paymentmethod"]
+    assert "billing_paymentmethod" in dump
+    assert "4242" in dump["billing_paymentmethod"]
     assert {table: found for table in dump if (found := leaks(dump[table]))} == {}

@@ -10,7 +10,7 @@ import pytest
 
 from tessera.events.catalogue import catalogue
 from tessera.events.models import Event, EventItem, PromoCode
-from tests.conftest import Api, assert_problem
+from tests.support.api import Api, assert_problem
 from tests.support.events import attendee, body, event, item, promo, question
 
 pytestmark = pytest.mark.django_db

@@ -9,14 +9,15 @@ import pytest
 import stripe
 
 from tessera.billing.models import Invoice, InvoiceLine, PaymentMethod, Transaction
+from tessera.crm.inputs import ContactInput
 from tessera.crm.models import Contact, Lead, TimelineEntry
 from tessera.crm.services import create_lead
 from tessera.events.models import Answer, Attendee, Checkout, EventItem
 from tessera.loyalty.models import WalletTransaction
-from tests.conftest import Api
-from tests.loyalty_helpers import balance, member, program
-from tests.stripe_support import card
+from tests.support.api import Api
 from tests.support.events import attendee, body, by_card, content, event, item, promo, question
+from tests.support.loyalty import balance, member, program
+from tests.support.stripe import card
 
 pytestmark = pytest.mark.django_db
 
@@ -205,14 +206,16 @@ class TestGroup:
 class TestPeople:
     def test_a_matching_lead_is_linked_not_duplicated(self, api: Api) -> None:
         lead = create_lead(
-            {"first_name": "Guest0", "last_name": "Example", "email": "guest0@example.org"}
+            ContactInput(first_name="Guest0", last_name="Example", email="guest0@example.org")
         ).record
         ev = event()
         r = api.post(f"/events/{ev.pk}/checkout", body(attendee(item(ev, price=0))))
         assert Attendee.objects.get(pk=content(r)["attendees"][0]["id"]).lead_id == lead.pk
 
     def test_a_linked_lead_makes_one_contact(self, api: Api) -> None:
-        create_lead({"first_name": "Guest0", "last_name": "Example", "email": "guest0@example.org"})
+        create_lead(
+            ContactInput(first_name="Guest0", last_name="Example", email="guest0@example.org")
+        )
         ev = event()
         api.post(f"/events/{ev.pk}/checkout", body(attendee(item(ev, price=0))))
         assert (Contact.objects.count(), Lead.objects.count()) == (1, 1)
@@ -221,7 +224,7 @@ class TestPeople:
         from tessera.crm.services import create_contact
 
         known = create_contact(
-            {"first_name": "Guest0", "last_name": "Example", "email": "guest0@example.org"}
+            ContactInput(first_name="Guest0", last_name="Example", email="guest0@example.org")
         ).record
         ev = event()
         r = api.post(f"/events/{ev.pk}/checkout", body(attendee(item(ev, price=0))))

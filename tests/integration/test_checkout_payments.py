@@ -6,47 +6,26 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from io import StringIO
 from typing import Any
 
 import pytest
 import stripe
-from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
-from tessera.billing.gateways.stripe import set_gateway
 from tessera.billing.models import Transaction
 from tessera.events import outcome
-from tessera.events.capacity import lock_checkout
 from tessera.events.confirmation import build_attachments, queue_confirmations
+from tessera.events.lock_objects import lock_checkout
 from tessera.events.models import Attendee, Checkout, EventItem
 from tessera.events.outcome import expire_holds
 from tessera.notifications.models import OutboundEmail
-from tests.conftest import Api, assert_problem
-from tests.integration.test_payment_faults import TimeoutAfterCharge
-from tests.stripe_support import card, clearing, signed
+from tests.support.api import Api, assert_problem
+from tests.support.billing import TimeoutAfterCharge, reconcile
 from tests.support.events import attendee, body, by_card, content, event, item
+from tests.support.stripe import UseGateway, authenticate, card, clearing, signed
 
 pytestmark = pytest.mark.django_db
-
-
-def reconcile() -> str:
-    out = StringIO()
-    call_command("reconcile", "--since", "24h", "--min-age", "0s", stdout=out)
-    return out.getvalue()
-
-
-def authenticate(client: stripe.StripeClient, txn: Transaction, secret: str) -> dict[str, Any]:
-    """What the buyer's browser does with the client secret (localstripe's own endpoint),
-    then the PaymentIntent as Stripe now holds it."""
-    client.raw_request(
-        "post",
-        f"/v1/payment_intents/{txn.stripe_payment_intent_id}/_authenticate",
-        client_secret=secret,
-        success="true",
-    )
-    return client.v1.payment_intents.retrieve(str(txn.stripe_payment_intent_id)).to_dict()
 
 
 def succeeded(api: Api, intent: dict[str, Any], event_id: str = "evt_3ds") -> Any:
@@ -165,49 +144,40 @@ def _tasks() -> list[str]:
 
 
 def test_stripe_unreachable_answers_502_and_holds_the_place(
-    api: Api, stripe_env: stripe.StripeClient
+    api: Api, stripe_env: stripe.StripeClient, use_gateway: UseGateway
 ) -> None:
     ev = event(currency="USD")
     ticket = item(ev, price=2500, capacity=3)
-    set_gateway(TimeoutAfterCharge())
-    try:
+    with use_gateway(TimeoutAfterCharge()):
         r = api.post(
             f"/events/{ev.pk}/checkout", body(attendee(ticket), payment=by_card(card(stripe_env)))
         )
-    finally:
-        set_gateway(None)
     assert_problem(r, 502, "payment_gateway_unavailable")
     assert EventItem.objects.get(pk=ticket.pk).sold == 1
 
 
 def test_the_reconciler_completes_a_checkout_stripe_charged(
-    api: Api, stripe_env: stripe.StripeClient
+    api: Api, stripe_env: stripe.StripeClient, use_gateway: UseGateway
 ) -> None:
     ev = event(currency="USD")
     ticket = item(ev, price=2500, capacity=3)
-    set_gateway(TimeoutAfterCharge())
-    try:
+    with use_gateway(TimeoutAfterCharge()):
         api.post(
             f"/events/{ev.pk}/checkout", body(attendee(ticket), payment=by_card(card(stripe_env)))
         )
-    finally:
-        set_gateway(None)
     reconcile()
     assert Checkout.objects.get().status == "paid"
 
 
 def test_a_second_reconcile_registers_nothing_more(
-    api: Api, stripe_env: stripe.StripeClient
+    api: Api, stripe_env: stripe.StripeClient, use_gateway: UseGateway
 ) -> None:
     ev = event(currency="USD")
     ticket = item(ev, price=2500, capacity=3)
-    set_gateway(TimeoutAfterCharge())
-    try:
+    with use_gateway(TimeoutAfterCharge()):
         api.post(
             f"/events/{ev.pk}/checkout", body(attendee(ticket), payment=by_card(card(stripe_env)))
         )
-    finally:
-        set_gateway(None)
     reconcile()
     reconcile()
     assert (EventItem.objects.get(pk=ticket.pk).sold, clearing("USD")) == (1, 2500)

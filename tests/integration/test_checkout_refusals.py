@@ -18,10 +18,10 @@ from tessera.billing.models import Invoice, Transaction
 from tessera.crm.models import Contact
 from tessera.events.models import Attendee, Checkout, Event, EventItem
 from tessera.events.outcome import expire_holds
-from tests.conftest import Api, assert_problem
-from tests.loyalty_helpers import balance, member, program
-from tests.stripe_support import card, clearing
+from tests.support.api import Api, assert_problem
 from tests.support.events import attendee, body, by_card, content, event, item, promo, question
+from tests.support.loyalty import balance, member, program
+from tests.support.stripe import card, clearing
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,6 @@ demo; elsewhere, without configuration, it says what to set instead of failing."
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -13,26 +12,9 @@ import pytest
 import stripe
 
 from tessera.backoffice.demo_state import STATE_STRIPE_API_BASE, state_file, update_state
+from tests.support.cli import clean_env, tessera
 
 pytestmark = pytest.mark.slow  # each test runs the command in a new process
-
-# Enough to run a program; none of Tessera's configuration. PYTHONPATH stays so a checkout
-# run from elsewhere still imports its own code.
-KEPT = ("PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH")
-CONSOLE_SCRIPT = Path(sys.executable).with_name("tessera")
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    return {**{k: os.environ[k] for k in KEPT if k in os.environ}, **extra}
-
-
-def tessera(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    argv = (
-        [str(CONSOLE_SCRIPT)] if CONSOLE_SCRIPT.exists() else [sys.executable, "-m", "tessera.cli"]
-    )
-    return subprocess.run(
-        [*argv, *args], cwd=cwd, env=_clean_env(**env), capture_output=True, text=True, timeout=120
-    )
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +27,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         "from tessera.backoffice.demo import demo_api_key, demo_state_file, prepare_demo_database;"
         "prepare_demo_database(); print(demo_api_key(demo_state_file())[0])"
     )
-    env = _clean_env(TESSERA_DEMO="1", DJANGO_SETTINGS_MODULE="tessera.settings")
+    env = clean_env(TESSERA_DEMO="1", DJANGO_SETTINGS_MODULE="tessera.settings")
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=directory, env=env, capture_output=True, text=True,
         timeout=300,

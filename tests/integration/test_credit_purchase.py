@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import stripe
@@ -10,40 +11,74 @@ from django.db import connection
 
 from tessera.billing.models import PaymentMethod, StripeEvent, Transaction
 from tessera.ledger.services import verify
-from tessera.loyalty.models import WalletTransaction
-from tests.conftest import Api, assert_problem
-from tests.loyalty_helpers import balance, member, program
-from tests.stripe_support import card, pi_event, signed
+from tessera.loyalty.models import Member, WalletTransaction
+from tests.support.api import Api, assert_problem
+from tests.support.loyalty import balance, member, program
+from tests.support.stripe import card, pi_event, signed
 
 pytestmark = pytest.mark.django_db
 
 
-def test_credit_purchase_credits_points_once(api: Api, stripe_env: stripe.StripeClient) -> None:
-    m = member(program(points_per_unit=100))
-    pm = card(stripe_env)
-    r = api.post(f"/members/{m.pk}/credit-purchases", {"amount": 2500, "currency": "USD", "payment_method_id": pm},
-                 headers={"Idempotency-Key": "topup-1"})  # fmt: skip
+def buy_credit(api: Api, m: Member, pm: str) -> Any:
+    """$25.00 of points (100 points per unit) by card, under one Idempotency-Key."""
+    return api.post(f"/members/{m.pk}/credit-purchases", {"amount": 2500, "currency": "USD", "payment_method_id": pm},
+                    headers={"Idempotency-Key": "topup-1"})  # fmt: skip
+
+
+@pytest.fixture
+def buyer(db: None) -> Member:
+    return member(program(points_per_unit=100))
+
+
+def test_a_credit_purchase_credits_the_points(api: Api, good_card: str, buyer: Member) -> None:
+    r = buy_credit(api, buyer, good_card)
     assert r.status_code == 201, r.content
     body = json.loads(r.content)
-    assert body["status"] == "succeeded" and body["points"] == 2500
+    assert body["status"] == "succeeded"
+    assert body["points"] == 2500
     assert body["wallet_transaction"]["type"] == "credit_purchased"
     assert body["wallet_transaction"]["label"] == "Credit Purchased"
-    assert balance(m) == 2500
+    assert balance(buyer) == 2500
+
+
+def test_a_credit_purchase_is_captured_at_stripe(api: Api, good_card: str, buyer: Member) -> None:
+    body = json.loads(buy_credit(api, buyer, good_card).content)
     txn = Transaction.objects.get(pk=body["transaction_id"])
-    assert txn.status == "captured" and txn.stripe_payment_intent_id.startswith("pi_")
-    method = PaymentMethod.objects.get(stripe_id=pm)
+    assert txn.status == "captured"
+    assert txn.stripe_payment_intent_id.startswith("pi_")
+
+
+def test_a_credit_purchase_remembers_the_card_it_was_paid_with(
+    api: Api, good_card: str, buyer: Member
+) -> None:
+    body = json.loads(buy_credit(api, buyer, good_card).content)
+    method = PaymentMethod.objects.get(stripe_id=good_card)
     assert (method.brand, method.last4, method.exp_month, method.exp_year) == (
         "visa",
         "4242",
         12,
         2031,
     )
-    assert txn.payment_method == method
-    # The same request again replays; nothing is charged or credited twice.
-    again = api.post(f"/members/{m.pk}/credit-purchases", {"amount": 2500, "currency": "USD", "payment_method_id": pm},
-                     headers={"Idempotency-Key": "topup-1"})  # fmt: skip
-    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
-    assert Transaction.objects.count() == 1 and balance(m) == 2500
+    assert Transaction.objects.get(pk=body["transaction_id"]).payment_method == method
+
+
+def test_a_credit_purchase_keeps_the_ledger_balanced(
+    api: Api, good_card: str, buyer: Member
+) -> None:
+    buy_credit(api, buyer, good_card)
+    assert verify().ok
+
+
+def test_a_replayed_credit_purchase_credits_points_once(
+    api: Api, good_card: str, buyer: Member
+) -> None:
+    buy_credit(api, buyer, good_card)
+    again = buy_credit(api, buyer, good_card)
+    assert again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true"
+    # Nothing is charged or credited twice.
+    assert Transaction.objects.count() == 1
+    assert balance(buyer) == 2500
     assert verify().ok
 
 
@@ -59,14 +94,24 @@ def test_declined_card_credits_nothing(api: Api, stripe_env: stripe.StripeClient
     assert balance(m) == 0
     assert WalletTransaction.objects.filter(type="credit_purchased").count() == 0
     txn = Transaction.objects.get()
-    assert txn.status == "failed" and txn.failure_code == "card_declined"
+    assert txn.status == "failed"
+    assert txn.failure_code == "card_declined"
     assert body["transaction_id"] == txn.pk
 
 
-def test_wrong_currency_and_unknown_method(api: Api, stripe_env: stripe.StripeClient) -> None:
+def test_a_currency_other_than_the_programs_is_refused(
+    api: Api, stripe_env: stripe.StripeClient
+) -> None:
     m = member(program())
     assert_problem(api.post(f"/members/{m.pk}/credit-purchases", {"amount": 1000, "currency": "EUR", "payment_method_id": "pm_x"}),
                    422, "validation_error")  # fmt: skip
+    assert balance(m) == 0
+
+
+def test_an_unknown_payment_method_is_a_wrong_request_not_a_decline(
+    api: Api, stripe_env: stripe.StripeClient
+) -> None:
+    m = member(program())
     # Nothing was declined: the id names no card, so the request is wrong (422, the field).
     body = assert_problem(api.post(f"/members/{m.pk}/credit-purchases", {"amount": 1000, "currency": "USD", "payment_method_id": "pm_nope"}),
                           422, "validation_error")  # fmt: skip
@@ -113,7 +158,8 @@ def test_out_of_order_events_never_move_backwards(
         assert api.client.post("/api/v1/webhooks/stripe", payload, content_type="application/json",
                                headers={"Stripe-Signature": sig}).status_code == 200  # fmt: skip
     txn.refresh_from_db()
-    assert txn.status == "captured" and balance(m) == 500
+    assert txn.status == "captured"
+    assert balance(m) == 500
 
 
 @pytest.mark.parametrize("order", [("failed", "succeeded"), ("succeeded", "failed")])
@@ -170,14 +216,17 @@ def test_tampered_body_is_400_and_writes_nothing(api: Api, stripe_env: stripe.St
                             headers={"Stripe-Signature": sig})  # fmt: skip
         assert_problem(r, 400, "invalid_signature")
     txn.refresh_from_db()
-    assert txn.status == "pending" and StripeEvent.objects.count() == 0 and balance(m) == 0
+    assert txn.status == "pending"
+    assert StripeEvent.objects.count() == 0
+    assert balance(m) == 0
     assert JournalEntry.objects.count() == entries
     assert WalletTransaction.objects.filter(type="credit_purchased").count() == 0
     # The untouched body with the same signature is accepted: the refusals above were
     # about the bytes, not a broken secret.
     ok = api.client.post("/api/v1/webhooks/stripe", payload, content_type="application/json",
                          headers={"Stripe-Signature": sig})  # fmt: skip
-    assert ok.status_code == 200 and StripeEvent.objects.count() == 1
+    assert ok.status_code == 200
+    assert StripeEvent.objects.count() == 1
 
 
 def test_bad_signature_is_400_and_writes_nothing(api: Api, stripe_env: stripe.StripeClient) -> None:
@@ -195,22 +244,24 @@ def test_bad_signature_is_400_and_writes_nothing(api: Api, stripe_env: stripe.St
         )
         assert_problem(r, 400, "invalid_signature")
     txn.refresh_from_db()
-    assert txn.status == "pending" and StripeEvent.objects.count() == 0 and balance(m) == 0
+    assert txn.status == "pending"
+    assert StripeEvent.objects.count() == 0
+    assert balance(m) == 0
 
 
-def test_no_card_number_is_stored(api: Api, stripe_env: stripe.StripeClient) -> None:
+def test_no_card_number_is_stored(api: Api, good_card: str) -> None:
     m = member(program())
-    pm = card(stripe_env)
     api.post(
         f"/members/{m.pk}/credit-purchases",
-        {"amount": 700, "currency": "USD", "payment_method_id": pm},
+        {"amount": 700, "currency": "USD", "payment_method_id": good_card},
     )
     with connection.cursor() as cur:
         tables = connection.introspection.table_names(cur)
         for table in tables:
             cur.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - our own table names
             dump = repr(cur.fetchall())
-            assert "4242424242424242" not in dump and "'123'" not in dump, table
+            assert "4242424242424242" not in dump, table
+            assert "'123'" not in dump, table
 
 
 def test_no_card_number_in_logs(
@@ -225,4 +276,5 @@ def test_no_card_number_in_logs(
         )
     assert r.status_code == 201
     assert caplog.records  # we did capture the request's logging
-    assert "4242424242424242" not in caplog.text and "cvc" not in caplog.text.lower()
+    assert "4242424242424242" not in caplog.text
+    assert "cvc" not in caplog.text.lower()

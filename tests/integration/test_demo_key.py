@@ -11,7 +11,7 @@ from django.core.management import call_command
 from tessera.backoffice.demo import demo_api_key
 from tessera.core.apikeys import digest
 from tessera.core.models import ApiKey
-from tests.conftest import Api
+from tests.support.api import Api
 
 pytestmark = pytest.mark.django_db
 

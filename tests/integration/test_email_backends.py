@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from tessera.notifications.models import OutboundEmail
 from tessera.notifications.services import queue_email
 from tessera.notifications.tasks import send_email
-from tests.smtp import Inbox, free_port, smtp_server
+from tests.support.smtp import Inbox, free_port, smtp_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from tessera.loyalty.adjustments import adjust_points
-from tessera.loyalty.ordering import InsufficientBalance, place_order
+from tessera.loyalty.ordering import InsufficientBalance, OrderLineSpec, place_order
 from tessera.notifications.models import OutboundEmail
-from tests.loyalty_helpers import member, product, program
+from tests.support.loyalty import member, product, program
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,7 @@ def test_a_refused_order_email_formats_its_points() -> None:
     prog = program()
     m = member(prog, points=1200)
     with pytest.raises(InsufficientBalance):
-        place_order(m.pk, [{"product_id": product(prog, 1500).pk, "quantity": 1}])
+        place_order(m.pk, [OrderLineSpec(product(prog, 1500).pk, 1)])
     body = OutboundEmail.objects.get(template="order_refused_admin").text_body
     assert "Total: 1,500 points" in body
 
@@ -60,7 +60,7 @@ def test_a_refusal_says_its_points_formatted() -> None:
     prog = program()
     m = member(prog, points=1200)
     with pytest.raises(InsufficientBalance) as refused:
-        place_order(m.pk, [{"product_id": product(prog, 1500).pk, "quantity": 1}])
+        place_order(m.pk, [OrderLineSpec(product(prog, 1500).pk, 1)])
     assert refused.value.detail == "The wallet holds 1,200 points; this order needs 1,500 points."
 
 
@@ -73,7 +73,7 @@ def test_one_point_is_singular() -> None:
 def test_a_dispute_email_says_the_amount_in_the_currency(api: Any, stripe_env: Any) -> None:
     import time
 
-    from tests.stripe_support import paid, signed
+    from tests.support.stripe import paid, signed
 
     txn, _ = paid(stripe_env, 2500)
     event = {"id": "evt_fmt", "type": "charge.dispute.created", "created": int(time.time()),

@@ -3,33 +3,49 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
 from tessera.core.models import IdempotencyKey
 from tessera.crm.models import Contact, TimelineEntry
-from tests.conftest import Api, assert_problem
+from tests.support.api import Api, assert_problem
 
 ADA = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}
 
 
-def test_replay_returns_the_first_response_and_writes_nothing(api: Api) -> None:
-    first = api.post("/contacts", ADA, headers={"Idempotency-Key": "create-ada"})
-    assert first.status_code == 201
-    assert not first.has_header("Idempotent-Replayed")
-    rows = (Contact.objects.count(), TimelineEntry.objects.count())
+def create_ada(api: Api) -> Any:
+    return api.post("/contacts", ADA, headers={"Idempotency-Key": "create-ada"})
 
-    again = api.post(
+
+def create_ada_again(api: Api) -> Any:
+    """The same request under the same key, with another key order and spacing."""
+    return api.post(
         "/contacts",
-        # same request, other key order and spacing
         raw=json.dumps(dict(reversed(list(ADA.items()))), indent=2),
         headers={"Idempotency-Key": "create-ada"},
     )
+
+
+def test_a_first_request_is_not_marked_replayed(api: Api) -> None:
+    first = create_ada(api)
+    assert first.status_code == 201
+    assert not first.has_header("Idempotent-Replayed")
+
+
+def test_a_replay_returns_the_first_response(api: Api) -> None:
+    first = create_ada(api)
+    again = create_ada_again(api)
     assert again.status_code == 201
     assert again.content == first.content
     assert again["Idempotent-Replayed"] == "true"
     assert again["Content-Type"] == first["Content-Type"]
-    assert (Contact.objects.count(), TimelineEntry.objects.count()) == rows == (1, 1)
+
+
+def test_a_replay_writes_nothing(api: Api) -> None:
+    create_ada(api)
+    create_ada_again(api)
+    assert (Contact.objects.count(), TimelineEntry.objects.count()) == (1, 1)
 
 
 def test_same_key_other_body_is_a_conflict(api: Api) -> None:

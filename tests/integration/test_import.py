@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 
@@ -9,12 +10,13 @@ from django.core.management import CommandError, call_command
 
 from tessera.crm import csv_dialect, services
 from tessera.crm.importer import import_contacts
+from tessera.crm.inputs import ContactInput
 from tessera.crm.matching import engine, rules
 from tessera.crm.matching.models import MatchingRule, MatchKey
 from tessera.crm.matching.services import update_rule
 from tessera.crm.models import Contact, TimelineEntry
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_rules")]
 
 HEADER = "First Name,Surname,E-mail Address,Phone,Company,Favourite Colour,Date of Birth\n"
 ROWS = [
@@ -28,11 +30,6 @@ ROWS = [
     "Katherine,Johnson,kj@nasa.gov,,NASA,,1918-08-26",  # 9 created
     "Ada,Lovelace,ada@example.com,,,,",  # 10 matches two existing (flagged)
 ]
-
-
-@pytest.fixture(autouse=True)
-def fresh_rules() -> None:
-    rules.invalidate()
 
 
 def write(tmp_path: Path, rows: list[str]) -> Path:
@@ -52,39 +49,77 @@ def results(path: Path) -> dict[int, dict[str, str]]:
         return {int(r["row"]): r for r in csv.DictReader(f)}
 
 
-def test_import_creates_links_flags_and_rejects(tmp_path: Path) -> None:
+@dataclass
+class Imported:
+    ada: Contact  # there before the import
+    output: str
+    results: dict[int, dict[str, str]]
+
+
+@pytest.fixture
+def imported(tmp_path: Path) -> Imported:
+    """Ada exists; then every row but the last (the ambiguous one) is imported."""
     ada = services.create_contact(
-        {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}
+        ContactInput(first_name="Ada", last_name="Lovelace", email="ada@example.com")
     ).record
     path = write(tmp_path, ROWS[:-1])
     output = run(path)
-    res = results(path)
+    return Imported(ada, output, results(path))
 
-    assert {n: r["status"] for n, r in res.items()} == {
+
+def test_import_reports_what_it_did_with_each_row(imported: Imported) -> None:
+    assert {n: r["status"] for n, r in imported.results.items()} == {
         2: "linked", 3: "created", 4: "linked", 5: "rejected", 6: "rejected",
         7: "rejected", 8: "rejected", 9: "created",
     }  # fmt: skip
-    assert res[2]["id"] == ada.pk
-    assert res[4]["id"] == res[3]["id"]  # linked to the row created earlier in the file
-    assert "last name" in res[5]["reason"]
-    assert "email" in res[6]["reason"]
-    assert "birthdate" in res[7]["reason"]
-    assert "more cells" in res[8]["reason"]
-    grace = Contact.objects.get(pk=res[3]["id"])
+
+
+def test_import_links_a_row_to_the_existing_contact(imported: Imported) -> None:
+    assert imported.results[2]["id"] == imported.ada.pk
+
+
+def test_import_links_a_row_to_the_one_created_earlier_in_the_file(imported: Imported) -> None:
+    assert imported.results[4]["id"] == imported.results[3]["id"]
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"), [(5, "last name"), (6, "email"), (7, "birthdate"), (8, "more cells")]
+)
+def test_import_says_why_it_rejected_a_row(imported: Imported, row: int, reason: str) -> None:
+    assert reason in imported.results[row]["reason"]
+
+
+def test_import_creates_contacts_from_the_mapped_columns(imported: Imported) -> None:
+    grace = Contact.objects.get(pk=imported.results[3]["id"])
     assert (grace.first_name, grace.email, grace.company) == ("Grace", "grace@navy.mil", "US Navy")
-    assert Contact.objects.get(pk=res[9]["id"]).birthdate.isoformat() == "1918-08-26"
-    assert Contact.objects.count() == 3
-    assert MatchKey.objects.filter(object_id=grace.pk).exists()
+    katherine = Contact.objects.get(pk=imported.results[9]["id"])
+    assert katherine.birthdate.isoformat() == "1918-08-26"
+
+
+def test_import_creates_no_contact_for_linked_or_rejected_rows(imported: Imported) -> None:
+    assert Contact.objects.count() == 3  # Ada, Grace and Katherine
+
+
+def test_an_imported_contact_can_be_matched(imported: Imported) -> None:
+    assert MatchKey.objects.filter(object_id=imported.results[3]["id"]).exists()
+
+
+def test_an_imported_contact_has_its_creation_on_its_timeline(imported: Imported) -> None:
+    grace = Contact.objects.get(pk=imported.results[3]["id"])
     assert TimelineEntry.objects.filter(contact=grace, kind="contact_created").count() == 1
-    assert "Favourite Colour" in output and "Import summary" in output
+
+
+def test_import_prints_a_summary_naming_the_ignored_columns(imported: Imported) -> None:
+    assert "Favourite Colour" in imported.output
+    assert "Import summary" in imported.output
 
 
 def test_a_row_matching_several_records_is_flagged(tmp_path: Path) -> None:
     a = services.create_contact(
-        {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}
+        ContactInput(first_name="Ada", last_name="Lovelace", email="ada@example.com")
     ).record
     b = services.create_contact(
-        {"first_name": "A.", "last_name": "Lovelace", "email": "ada@example.com"}
+        ContactInput(first_name="A.", last_name="Lovelace", email="ada@example.com")
     ).record
     path = write(tmp_path, [ROWS[-1]])
     run(path)
@@ -96,7 +131,8 @@ def test_a_row_matching_several_records_is_flagged(tmp_path: Path) -> None:
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     path = write(tmp_path, ROWS)
     output = run(path, "--dry-run")
-    assert Contact.objects.count() == 0 and MatchKey.objects.count() == 0
+    assert Contact.objects.count() == 0
+    assert MatchKey.objects.count() == 0
     assert TimelineEntry.objects.count() == 0
     assert "Dry run" in output
     assert results(path)[3]["status"] == "created"
@@ -104,7 +140,7 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
 
 def test_block_rule_rejects_rows(tmp_path: Path) -> None:
     services.create_contact(
-        {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}
+        ContactInput(first_name="Ada", last_name="Lovelace", email="ada@example.com")
     )
     update_rule(
         MatchingRule.objects.get(object="contact", is_standard=True).pk, {"action": "block"}
@@ -149,7 +185,8 @@ def test_an_unclosed_quote_is_reported_where_it_starts(tmp_path: Path) -> None:
     assert (summary.created, summary.rejected) == (1, 1)
     rows = results_of(path)
     assert rows[1]["status"] == "rejected"
-    assert "runs from line 3 to 5" in rows[1]["reason"] and "quote left open" in rows[1]["reason"]
+    assert "runs from line 3 to 5" in rows[1]["reason"]
+    assert "quote left open" in rows[1]["reason"]
     assert not Contact.objects.filter(last_name__in=["Quote", "Meitner", "Hahn"]).exists()
 
 
@@ -180,12 +217,15 @@ def test_imported_contacts_are_whole_records(tmp_path: Path) -> None:
     path = write(tmp_path, [ROWS[1], ROWS[7]])
     run(path)
     katherine = Contact.objects.get(email="kj@nasa.gov")
-    assert katherine.created_at is not None and katherine.updated_at is not None
+    assert katherine.created_at is not None
+    assert katherine.updated_at is not None
     assert str(katherine.birthdate) == "1918-08-26"
     entry = TimelineEntry.objects.get(contact=katherine, kind="contact_created")
-    assert entry.data == {} and entry.occurred_at is not None
+    assert entry.data == {}
+    assert entry.occurred_at is not None
     stored = set(MatchKey.objects.filter(object_id=katherine.pk).values_list("key", flat=True))
-    assert stored and stored == engine.keys_for("contact", katherine)
+    assert stored
+    assert stored == engine.keys_for("contact", katherine)
 
 
 def test_bulk_insert_refuses_rows_without_a_primary_key() -> None:

@@ -15,15 +15,17 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tessera.billing.invoice_pdf import pdf_text
-from tessera.billing.invoices import (
+from tessera.billing.credit_notes import (
     CreditExceedsRemaining,
-    LineSpec,
-    create_draft_invoice,
     credited_amount,
     issue_credit_note,
-    issue_invoice,
     remaining,
+)
+from tessera.billing.invoice_pdf import pdf_text
+from tessera.billing.invoices import (
+    LineSpec,
+    create_draft_invoice,
+    issue_invoice,
     render_invoice_pdf,
     void_invoice,
 )
@@ -31,9 +33,10 @@ from tessera.billing.models import Invoice, InvoiceLine
 from tessera.core.errors import Conflict, ValidationFailed
 from tessera.core.ids import new_id
 from tessera.core.money import Money
+from tessera.crm.inputs import ContactInput
 from tessera.crm.models import Contact, TimelineEntry
 from tessera.crm.services import create_contact
-from tests.conftest import Api, assert_problem
+from tests.support.api import Api, assert_problem
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +64,7 @@ def contact() -> Contact:
     person = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
               "company": "Analytical Engines", "street": "1 St James's Square",
               "postal_code": "SW1Y 4JH", "city": "London"}  # fmt: skip
-    return create_contact(person).record
+    return create_contact(ContactInput(**person)).record
 
 
 @pytest.fixture

@@ -25,14 +25,27 @@ def accounts() -> tuple[LedgerAccount, LedgerAccount, LedgerAccount]:
     return src, dst, usd
 
 
-def test_post_moves_balances_and_replays_by_reference() -> None:
+def test_post_moves_balances() -> None:
     src, dst, _ = accounts()
-    entry, balances = post(kind="t", reference="r1", legs=[Leg(dst, 500), Leg(src, -500)])
+    _, balances = post(kind="t", reference="r1", legs=[Leg(dst, 500), Leg(src, -500)])
     assert balances == {dst.pk: 500, src.pk: -500}
+
+
+def test_a_post_under_a_used_reference_replays_the_entry() -> None:
+    src, dst, _ = accounts()
+    entry, _ = post(kind="t", reference="r1", legs=[Leg(dst, 500), Leg(src, -500)])
     again, replay = post(kind="t", reference="r1", legs=[Leg(dst, 500), Leg(src, -500)])
-    assert again.pk == entry.pk and replay == {}
+    assert again.pk == entry.pk
+    assert replay == {}
+
+
+def test_a_replayed_post_moves_nothing_again() -> None:
+    src, dst, _ = accounts()
+    post(kind="t", reference="r1", legs=[Leg(dst, 500), Leg(src, -500)])
+    post(kind="t", reference="r1", legs=[Leg(dst, 500), Leg(src, -500)])
     dst.refresh_from_db()
-    assert dst.balance == 500 and Posting.objects.count() == 2
+    assert dst.balance == 500
+    assert Posting.objects.count() == 2
 
 
 @pytest.mark.parametrize(

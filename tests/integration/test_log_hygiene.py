@@ -32,9 +32,9 @@ from django.utils import timezone
 from tessera.billing.models import Transaction
 from tessera.notifications.models import OutboundEmail
 from tessera.notifications.services import deliver_email
-from tests.conftest import Api
-from tests.stripe_support import card, pi_event, signed
+from tests.support.api import Api
 from tests.support.portal import signin_link
+from tests.support.stripe import card, pi_event, signed
 
 pytestmark = pytest.mark.django_db
 
@@ -278,7 +278,7 @@ def test_a_whole_journey_logs_no_secret(
 
 
 def test_the_sql_log_carries_no_sign_in_token(everything_logged: Capture) -> None:
-    from tests.loyalty_helpers import member, program
+    from tests.support.loyalty import member, program
 
     member(program(), "ada@example.com")
     token, _ = sign_in_by_link("ada@example.com")

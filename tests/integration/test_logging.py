@@ -23,7 +23,7 @@ from django_tasks_db.models import DBTaskResult
 from tessera.core.logs import follow_tasks, json_formatter
 from tessera.core.models import SCOPE_READ
 from tessera.core.requestid import current_request_id
-from tests.conftest import Api
+from tests.support.api import Api
 
 pytestmark = pytest.mark.django_db
 

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 
 from tessera.crm import services
+from tessera.crm.inputs import AccountInput, ContactChanges, ContactInput
 from tessera.crm.matching import engine, rules
 from tessera.crm.matching.models import MatchingRule, MatchKey
 from tessera.crm.matching.services import create_rule, rebuild_match_keys, update_rule
 from tessera.crm.models import Contact, Lead
-from tests.conftest import Api, assert_problem
+from tests.support.api import Api, assert_problem
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_rules")]
 
 ADA = {
     "first_name": "Ada",
@@ -30,13 +31,8 @@ ADA = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fresh_rules() -> None:
-    rules.invalidate()
-
-
 def contact(**overrides: Any) -> Contact:
-    return services.create_contact({**ADA, **overrides}).record
+    return services.create_contact(ContactInput(**{**ADA, **overrides})).record
 
 
 def only(**fields: Any) -> dict[str, Any]:
@@ -143,7 +139,7 @@ def test_placeholders_are_blank_not_a_match(placeholder: str) -> None:
 
 
 def test_cross_object_contact_and_lead() -> None:
-    lead = services.create_lead(ADA).record
+    lead = services.create_lead(ContactInput(**ADA)).record
     assert lead.pk.startswith("lea_")
     found = engine.find_matches("contact", only(first_name=True, last_name=True, email=True))
     assert [(m.object, m.id) for m in found.matches] == [("lead", lead.pk)]
@@ -154,8 +150,7 @@ def test_cross_object_contact_and_lead() -> None:
 
 def test_account_rule_needs_more_than_the_name() -> None:
     acme = services.create_account(
-        {"name": "Advanced Micro Devices, Inc.", "website": "https://www.amd.com",
-         "city": "Santa Clara", "postal_code": "95054", "phone": "+1 408 749 4000"}
+        AccountInput(name="Advanced Micro Devices, Inc.", website="https://www.amd.com", city="Santa Clara", postal_code="95054", phone="+1 408 749 4000")
     ).record  # fmt: skip
     assert matched_ids({"name": "AMD"}, "account") == []
     assert matched_ids({"name": "AMD", "website": "amd.com"}, "account") == [acme.pk]
@@ -172,7 +167,8 @@ def test_allow_rule_creates_and_reports_duplicates(api: Api) -> None:
     assert r.status_code == 201
     body = json.loads(r.content)
     assert [d["id"] for d in body["duplicates"]] == [first["id"]]
-    assert body["duplicates"][0]["rule"].startswith("mru_") and body["duplicates"][0]["score"] >= 85
+    assert body["duplicates"][0]["rule"].startswith("mru_")
+    assert body["duplicates"][0]["score"] >= 85
     assert Contact.objects.count() == 2
 
 
@@ -222,7 +218,9 @@ def test_a_record_that_already_had_a_duplicate_can_still_be_edited(api: Api) -> 
     """Records saved past a block rule (resolved, converted, or older than the rule) stay
     editable; an edit is refused only for a duplicate it creates."""
     a = contact()
-    b = services.create_contact(dict(ADA), check_duplicates=False).record  # Ada, twice
+    b = services.create_contact(
+        ContactInput(**dict(ADA)), check_duplicates=False
+    ).record  # Ada, twice
     grace = contact(first_name="Grace", last_name="Hopper", email="grace@example.com",
                     phone="+1 202 555 0101", street="", company="US Navy", title="")  # fmt: skip
     update_rule(
@@ -239,14 +237,17 @@ def test_a_record_that_already_had_a_duplicate_can_still_be_edited(api: Api) -> 
     body = assert_problem(r, 409, "duplicate_blocked")
     assert [m["id"] for m in body["matches"]] == [grace.pk]
     b.refresh_from_db()
-    assert b.first_name == "Ada" and a.pk != b.pk
+    assert b.first_name == "Ada"
+    assert a.pk != b.pk
 
 
 def test_match_keys_follow_edits() -> None:
     stored = contact()
     old_keys = set(MatchKey.objects.filter(object_id=stored.pk).values_list("key", flat=True))
     assert any("ada@example.com" in k for k in old_keys)
-    services.update_contact(stored.pk, {"email": "countess@example.org", "last_name": "King"})
+    services.update_contact(
+        stored.pk, ContactChanges(email="countess@example.org", last_name="King")
+    )
     new_keys = set(MatchKey.objects.filter(object_id=stored.pk).values_list("key", flat=True))
     assert not any("ada@example.com" in k for k in new_keys)
     assert any("countess@example.org" in k for k in new_keys)
@@ -274,7 +275,8 @@ def test_match_endpoint_is_read_only(api: Api) -> None:
     none = json.loads(
         api.post("/match", {"object": "contact", "record": {"last_name": "Nobody"}}).content
     )
-    assert none["decision"] == "create" and none["matches"] == []
+    assert none["decision"] == "create"
+    assert none["matches"] == []
     assert (Contact.objects.count(), Lead.objects.count(), MatchKey.objects.count()) == before
 
 
@@ -286,34 +288,36 @@ def test_resolve_person_links_or_creates_deterministically() -> None:
         last_activity_at=older.created_at - timedelta(days=1)
     )
     res = services.resolve_person(
-        {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}
+        ContactInput(first_name="Ada", last_name="Lovelace", email="ada@example.com")
     )
     assert not res.created
     assert res.record.pk == older.pk  # same score: the most recently active wins
     assert {m.id for m in res.matches} == {older.pk, newer.pk}
 
     created = services.resolve_person(
-        {"first_name": "Grace", "last_name": "Hopper", "email": "g@navy.mil"}
+        ContactInput(first_name="Grace", last_name="Hopper", email="g@navy.mil")
     )
-    assert created.created and isinstance(created.record, Contact)
+    assert created.created
+    assert isinstance(created.record, Contact)
     again = services.resolve_person(
-        {"first_name": "Grace", "last_name": "Hopper", "email": "g@navy.mil"}
+        ContactInput(first_name="Grace", last_name="Hopper", email="g@navy.mil")
     )
-    assert not again.created and again.record.pk == created.record.pk
+    assert not again.created
+    assert again.record.pk == created.record.pk
 
 
 def test_resolve_person_under_a_matched_account() -> None:
-    acc = services.create_account({"name": "Contoso Ltd", "phone": "+44 20 7946 0000"}).record
+    acc = services.create_account(AccountInput(name="Contoso Ltd", phone="+44 20 7946 0000")).record
     res = services.resolve_person(
-        {
-            "first_name": "Jo",
-            "last_name": "Bloggs",
-            "company": "Contoso",
-            "phone": "+44 20 7946 0000",
-        }
+        ContactInput(
+            first_name="Jo", last_name="Bloggs", company="Contoso", phone="+44 20 7946 0000"
+        )
     )
-    assert res.created and res.account is not None and res.account.pk == acc.pk
-    assert isinstance(res.record, Contact) and res.record.account_id == acc.pk
+    assert res.created
+    assert res.account is not None
+    assert res.account.pk == acc.pk
+    assert isinstance(res.record, Contact)
+    assert res.record.account_id == acc.pk
 
 
 def test_custom_rule_on_any_field(api: Api, admin_api: Api) -> None:
@@ -339,7 +343,8 @@ def test_custom_rule_on_any_field(api: Api, admin_api: Api) -> None:
     assert [(m.id, m.rule) for m in found.matches] == [(stored.pk, rule["id"])]
     # Switched off through the API, it no longer matches.
     off = admin_api.send("PUT", f"/matching-rules/{rule['id']}", {"active": False})
-    assert off.status_code == 200 and json.loads(off.content)["active"] is False
+    assert off.status_code == 200
+    assert json.loads(off.content)["active"] is False
     rules.invalidate()
     assert matched_ids({"last_name": "Lovelace", "birthdate": "1815-12-10"}) == []
 
@@ -402,7 +407,8 @@ def test_matching_rules_list_is_paginated(api: Api) -> None:
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert len(seen) == len(set(seen)) and set(seen) == everyone
+    assert len(seen) == len(set(seen))
+    assert set(seen) == everyone
     assert_problem(api.get("/matching-rules", limit=0), 422, "validation_error")
     assert_problem(api.get("/matching-rules", limt=2), 422, "validation_error")
 
@@ -454,8 +460,7 @@ def test_over_the_limit_the_candidates_sharing_most_keys_are_kept() -> None:
     among the candidates, whatever order the index returns them in."""
     for i in range(8):
         services.create_contact(
-            {"first_name": "Ada", "last_name": "Lovelace", "company": ADA["company"],
-             "email": f"namesake{i}@example.com", "title": f"Clerk {i}"},
+            ContactInput(first_name="Ada", last_name="Lovelace", company=ADA["company"], email=f"namesake{i}@example.com", title=f"Clerk {i}"),
             check_duplicates=False,
         )  # fmt: skip
     real = contact(email="ada.real@example.com")

@@ -12,10 +12,11 @@ from django.core.management import call_command
 from django.test import Client
 
 from tessera.crm import services
+from tessera.crm.inputs import ContactInput
 from tessera.crm.matching import rules
 from tessera.crm.matching.models import MatchingModel, MatchingRule
 from tessera.crm.models import Contact
-from tests.conftest import Api, assert_problem
+from tests.support.api import Api, assert_problem
 from tests.support.matching_population import population
 
 pytestmark = pytest.mark.django_db
@@ -78,14 +79,14 @@ def test_a_probability_above_one_is_refused(admin_api: Api) -> None:
 
 def test_match_returns_the_probability(admin_api: Api, api: Api) -> None:
     _rule(admin_api)
-    services.create_contact(ADA)
+    services.create_contact(ContactInput(**ADA))
     (found,) = _match(api, {**ADA, "last_name": "Lovelaec", "phone": ""})
     assert found["match_probability"] >= 0.99
 
 
 def test_match_returns_the_weight_each_field_contributed(admin_api: Api, api: Api) -> None:
     _rule(admin_api)
-    services.create_contact(ADA)
+    services.create_contact(ContactInput(**ADA))
     (found,) = _match(api, {**ADA, "phone": ""})
     email = next(w for w in found["weights"] if w["field"] == "email")
     assert email["weight"] > 0
@@ -93,7 +94,7 @@ def test_match_returns_the_weight_each_field_contributed(admin_api: Api, api: Ap
 
 def test_a_missing_field_weighs_nothing(admin_api: Api, api: Api) -> None:
     _rule(admin_api)
-    services.create_contact(ADA)
+    services.create_contact(ContactInput(**ADA))
     (found,) = _match(api, {**ADA, "phone": ""})
     phone = next(w for w in found["weights"] if w["field"] == "phone")
     assert phone == {"field": "phone", "level": "missing", "weight": 0.0}
@@ -101,7 +102,7 @@ def test_a_missing_field_weighs_nothing(admin_api: Api, api: Api) -> None:
 
 def test_a_namesake_elsewhere_is_not_matched(admin_api: Api, api: Api) -> None:
     _rule(admin_api)
-    services.create_contact(ADA)
+    services.create_contact(ContactInput(**ADA))
     namesake = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada.l@example.org",
                 "city": "Leeds", "street": "4 Park Row", "birthdate": "1990-03-02"}  # fmt: skip
     assert _match(api, namesake) == []
@@ -109,22 +110,24 @@ def test_a_namesake_elsewhere_is_not_matched(admin_api: Api, api: Api) -> None:
 
 def test_a_probabilistic_block_rule_refuses_a_duplicate(admin_api: Api, api: Api) -> None:
     _rule(admin_api, action="block")
-    services.create_contact(ADA)
+    services.create_contact(ContactInput(**ADA))
     response = api.post("/contacts", {**ADA, "first_name": "Adda"})
     assert_problem(response, 409, "duplicate_blocked")
 
 
 def test_a_blocked_duplicate_is_not_written(admin_api: Api, api: Api) -> None:
     _rule(admin_api, action="block")
-    services.create_contact(ADA)
+    services.create_contact(ContactInput(**ADA))
     api.post("/contacts", {**ADA, "first_name": "Adda"})
     assert Contact.objects.count() == 1
 
 
 def test_resolve_person_links_through_a_probabilistic_rule(admin_api: Api) -> None:
     _rule(admin_api)
-    ada = services.create_contact(ADA).record
-    resolved = services.resolve_person({**ADA, "email": "", "last_name": "Lovelase"})
+    ada = services.create_contact(ContactInput(**ADA)).record
+    resolved = services.resolve_person(
+        ContactInput(**{**ADA, "email": "", "last_name": "Lovelase"})
+    )
     assert resolved.record.pk == ada.pk
 
 

@@ -13,27 +13,22 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tessera.crm import services
-from tessera.crm.matching import rules
+from tessera.crm.inputs import ContactInput
 from tessera.crm.models import Contact, Lead
 from tessera.loyalty.models import Member
 from tessera.loyalty.programs import enroll_member
-from tests.conftest import Api
-from tests.loyalty_helpers import program
+from tests.support.api import Api
+from tests.support.loyalty import program
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_rules")]
 
 ROBERT = {"first_name": "Robert", "last_name": "Johnson", "email": "robert.johnson@example.com"}
 BOBBY = {**ROBERT, "first_name": "Bobby"}
 
 
-@pytest.fixture(autouse=True)
-def fresh_rules() -> None:
-    rules.invalidate()
-
-
 def newer_lead(**fields: Any) -> Lead:
     """A lead created after the contact and active since, as in the report."""
-    lead = services.create_lead({**ROBERT, "first_name": "Rob", **fields}).record
+    lead = services.create_lead(ContactInput(**{**ROBERT, "first_name": "Rob", **fields})).record
     Lead.objects.filter(pk=lead.pk).update(last_activity_at=timezone.now() + timedelta(days=1))
     return lead
 
@@ -41,7 +36,7 @@ def newer_lead(**fields: Any) -> Lead:
 @pytest.fixture
 def enrolled_robert() -> Member:
     prog = program()
-    robert = services.create_contact(ROBERT).record
+    robert = services.create_contact(ContactInput(**ROBERT)).record
     member, _ = enroll_member(prog.pk, contact_id=robert.pk)
     return member
 
@@ -82,50 +77,50 @@ class TestAnExistingMemberByEmail:
 
 class TestResolution:
     def test_the_same_email_wins_over_a_newer_lead(self) -> None:
-        robert = services.create_contact(ROBERT).record
+        robert = services.create_contact(ContactInput(**ROBERT)).record
         newer_lead()
-        assert services.resolve_person(BOBBY).record.pk == robert.pk
+        assert services.resolve_person(ContactInput(**BOBBY)).record.pk == robert.pk
 
     def test_the_same_email_wins_over_a_closer_name(self) -> None:
-        robert = services.create_contact(ROBERT).record
+        robert = services.create_contact(ContactInput(**ROBERT)).record
         # The same name exactly, and more recent, but reached by phone, not email.
         services.create_lead(
-            {"first_name": "Bobby", "last_name": "Johnson", "phone": "+1 415 555 0101"}
+            ContactInput(first_name="Bobby", last_name="Johnson", phone="+1 415 555 0101")
         )
         person = {**BOBBY, "phone": "+1 415 555 0101"}
-        assert services.resolve_person(person).record.pk == robert.pk
+        assert services.resolve_person(ContactInput(**person)).record.pk == robert.pk
 
     def test_a_contact_wins_over_a_lead_with_the_same_email(self) -> None:
-        robert = services.create_contact(ROBERT).record
+        robert = services.create_contact(ContactInput(**ROBERT)).record
         newer_lead()
-        assert isinstance(services.resolve_person(BOBBY).record, Contact)
-        assert services.resolve_person(BOBBY).record.pk == robert.pk
+        assert isinstance(services.resolve_person(ContactInput(**BOBBY)).record, Contact)
+        assert services.resolve_person(ContactInput(**BOBBY)).record.pk == robert.pk
 
     def test_a_lead_duplicating_a_contact_converts_into_it(self) -> None:
-        robert = services.create_contact(ROBERT).record
+        robert = services.create_contact(ContactInput(**ROBERT)).record
         lead = newer_lead()
         assert services.convert_lead(lead).pk == robert.pk
 
     def test_a_lead_duplicating_a_contact_creates_no_contact(self) -> None:
-        services.create_contact(ROBERT)
+        services.create_contact(ContactInput(**ROBERT))
         services.convert_lead(newer_lead())
         assert Contact.objects.count() == 1
 
     def test_the_converted_lead_points_at_the_contact(self) -> None:
-        robert = services.create_contact(ROBERT).record
+        robert = services.create_contact(ContactInput(**ROBERT)).record
         lead = newer_lead()
         services.convert_lead(lead)
         lead.refresh_from_db()
         assert lead.converted_contact_id == robert.pk
 
     def test_a_lead_of_a_new_person_still_becomes_a_contact(self) -> None:
-        lead = services.create_lead({"first_name": "Ada", "last_name": "Byron"}).record
+        lead = services.create_lead(ContactInput(first_name="Ada", last_name="Byron")).record
         contact = services.convert_lead(lead)
         assert contact.last_name == "Byron"
 
     def test_enrolling_a_lead_only_person_converts_the_lead(self, api: Api) -> None:
         prog = program()
-        lead = services.create_lead(ROBERT).record
+        lead = services.create_lead(ContactInput(**ROBERT)).record
         body = json.loads(api.post("/members", {"program_id": prog.pk, "contact": BOBBY}).content)
         lead.refresh_from_db()
         assert body["contact_id"] == lead.converted_contact_id

@@ -18,9 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tessera.core import metrics
 from tessera.notifications.models import OutboundEmail
-from tests.conftest import Api
-from tests.loyalty_helpers import member, product, program
+from tests.support.api import Api
 from tests.support.events import attendee, body, event, item
+from tests.support.loyalty import funded_member_and_product
 
 pytestmark = pytest.mark.django_db
 
@@ -161,8 +161,7 @@ def test_a_refused_checkout_is_not_counted_as_completed(api: Api) -> None:
 
 
 def test_a_placed_order_is_counted(api: Api) -> None:
-    prog = program()
-    m, mug = member(prog, points=1000), product(prog, 300)
+    m, mug = funded_member_and_product(points=1000, price=300)
     before = counted("tessera_orders_total", outcome="placed")
     lines = {"lines": [{"product_id": mug.pk, "quantity": 1}]}
     assert api.post(f"/members/{m.pk}/orders", lines).status_code == 201
@@ -170,8 +169,7 @@ def test_a_placed_order_is_counted(api: Api) -> None:
 
 
 def test_an_order_the_wallet_cannot_cover_is_counted(api: Api) -> None:
-    prog = program(low_balance_threshold=0)
-    m, mug = member(prog, points=100), product(prog, 300)
+    m, mug = funded_member_and_product(points=100, price=300, low_balance_threshold=0)
     before = counted("tessera_orders_total", outcome="insufficient_balance")
     lines = {"lines": [{"product_id": mug.pk, "quantity": 1}]}
     assert api.post(f"/members/{m.pk}/orders", lines).status_code == 402
@@ -179,8 +177,7 @@ def test_an_order_the_wallet_cannot_cover_is_counted(api: Api) -> None:
 
 
 def test_a_refused_order_is_not_counted_placed(api: Api) -> None:
-    prog = program(low_balance_threshold=0)
-    m, mug = member(prog, points=100), product(prog, 300)
+    m, mug = funded_member_and_product(points=100, price=300, low_balance_threshold=0)
     before = counted("tessera_orders_total", outcome="placed")
     api.post(f"/members/{m.pk}/orders", {"lines": [{"product_id": mug.pk, "quantity": 1}]})
     assert counted("tessera_orders_total", outcome="placed") == before

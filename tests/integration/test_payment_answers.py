@@ -12,9 +12,9 @@ import stripe
 
 from tessera.billing.models import Refund, Transaction
 from tessera.loyalty.models import WalletTransaction
-from tests.conftest import Api, assert_problem
-from tests.loyalty_helpers import member, product, program
-from tests.stripe_support import paid
+from tests.support.api import Api, assert_problem
+from tests.support.loyalty import member, product, program
+from tests.support.stripe import paid
 
 pytestmark = pytest.mark.django_db
 

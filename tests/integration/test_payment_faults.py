@@ -7,35 +7,26 @@ import json
 import time
 from collections.abc import Collection
 from datetime import timedelta
-from io import StringIO
 from typing import Any
 
 import pytest
 import stripe
-from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
 from tessera.billing import services as billing_services
 from tessera.billing.gateways.base import GatewayRejected, GatewayUnavailable, PaymentResult
-from tessera.billing.gateways.stripe import StripeGateway, set_gateway
+from tessera.billing.gateways.stripe import StripeGateway
 from tessera.billing.models import Transaction
 from tessera.billing.services import apply_result
 from tessera.ledger.services import verify
 from tessera.loyalty.models import WalletTransaction
-from tests.conftest import Api, assert_problem
-from tests.loyalty_helpers import balance, member, program
-from tests.stripe_support import card, clearing, signed, stripe_500_proxy
+from tests.support.api import Api, assert_problem
+from tests.support.billing import TimeoutAfterCharge, reconcile
+from tests.support.loyalty import balance, member, program
+from tests.support.stripe import UseGateway, card, clearing, signed, stripe_500_proxy
 
 pytestmark = pytest.mark.django_db
-
-
-class TimeoutAfterCharge(StripeGateway):
-    """Stripe charges, then the answer is lost on the way back."""
-
-    def create_payment(self, **kw: Any) -> Any:
-        super().create_payment(**kw)
-        raise GatewayUnavailable("read timed out")
 
 
 class StripeDown(StripeGateway):
@@ -55,12 +46,6 @@ def stripe_intents_for(client: stripe.StripeClient, txn_id: str) -> list[dict[st
             if (pi.to_dict().get("metadata") or {}).get("tessera_transaction") == txn_id]  # fmt: skip
 
 
-def reconcile() -> str:
-    out = StringIO()
-    call_command("reconcile", "--since", "24h", "--min-age", "0s", stdout=out)
-    return out.getvalue()
-
-
 def topup(api: Api, m: Any, pm: str, amount: int = 1500) -> Any:
     return api.post(
         f"/members/{m.pk}/credit-purchases",
@@ -69,57 +54,65 @@ def topup(api: Api, m: Any, pm: str, amount: int = 1500) -> Any:
 
 
 def test_timeout_after_stripe_charged_is_settled_by_reconcile(
-    api: Api, stripe_env: stripe.StripeClient
+    api: Api, stripe_env: stripe.StripeClient, good_card: str, use_gateway: UseGateway
 ) -> None:
     m = member(program())
-    pm = card(stripe_env)
-    set_gateway(TimeoutAfterCharge())
-    assert_problem(topup(api, m, pm), 502, "payment_gateway_unavailable")
+    with use_gateway(TimeoutAfterCharge()):
+        assert_problem(topup(api, m, good_card), 502, "payment_gateway_unavailable")
     txn = Transaction.objects.get()
-    assert txn.status == "pending" and txn.stripe_payment_intent_id is None and balance(m) == 0
-    set_gateway(None)
+    assert txn.status == "pending"
+    assert txn.stripe_payment_intent_id is None
+    assert balance(m) == 0
     output = reconcile()
     assert f"{txn.pk}: pending -> captured" in output
     txn.refresh_from_db()
     intents = stripe_intents_for(stripe_env, txn.pk)
-    assert len(intents) == 1 and intents[0]["status"] == "succeeded"
-    assert txn.status == "captured" and txn.stripe_payment_intent_id == intents[0]["id"]
-    assert balance(m) == 1500 and clearing() == intents[0]["amount"] == 1500
+    assert len(intents) == 1
+    assert intents[0]["status"] == "succeeded"
+    assert txn.status == "captured"
+    assert txn.stripe_payment_intent_id == intents[0]["id"]
+    assert balance(m) == 1500
+    assert clearing() == intents[0]["amount"] == 1500
     assert "0 settled" in reconcile()  # a second run changes nothing
     assert WalletTransaction.objects.filter(type="credit_purchased").count() == 1
     assert verify().ok
 
 
 def test_crash_between_the_two_transactions(
-    api: Api, stripe_env: stripe.StripeClient, monkeypatch: pytest.MonkeyPatch
+    api: Api, stripe_env: stripe.StripeClient, good_card: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     m = member(program())
-    pm = card(stripe_env)
 
     def crash(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("process killed")
 
     monkeypatch.setattr(billing_services, "_save_card", crash)
-    assert_problem(topup(api, m, pm), 500, "internal_error")
+    assert_problem(topup(api, m, good_card), 500, "internal_error")
     monkeypatch.undo()
     txn = Transaction.objects.get()
-    assert txn.status == "pending" and balance(m) == 0
+    assert txn.status == "pending"
+    assert balance(m) == 0
     reconcile()
     txn.refresh_from_db()
-    assert txn.status == "captured" and balance(m) == 1500
-    assert len(stripe_intents_for(stripe_env, txn.pk)) == 1 and clearing() == 1500
+    assert txn.status == "captured"
+    assert balance(m) == 1500
+    assert len(stripe_intents_for(stripe_env, txn.pk)) == 1
+    assert clearing() == 1500
     assert verify().ok
 
 
 @pytest.mark.parametrize("crash_in", ["_save_card", "apply_result"])
 def test_retry_after_a_crash_past_the_charge_resumes_the_payment(
-    api: Api, stripe_env: stripe.StripeClient, monkeypatch: pytest.MonkeyPatch, crash_in: str
+    api: Api,
+    stripe_env: stripe.StripeClient,
+    good_card: str,
+    monkeypatch: pytest.MonkeyPatch,
+    crash_in: str,
 ) -> None:
     """Stripe charged, then our second transaction failed: the 500 releases the client's
     Idempotency-Key, and its retry must find the payment, not charge the card again."""
     m = member(program())
-    pm = card(stripe_env)
-    body = {"amount": 1500, "currency": "USD", "payment_method_id": pm}
+    body = {"amount": 1500, "currency": "USD", "payment_method_id": good_card}
     headers = {"Idempotency-Key": "buy-after-crash"}
 
     def crash(*args: Any, **kwargs: Any) -> Any:
@@ -130,7 +123,8 @@ def test_retry_after_a_crash_past_the_charge_resumes_the_payment(
     assert_problem(first, 500, "internal_error")
     monkeypatch.undo()
     txn = Transaction.objects.get()
-    assert txn.status == "pending" and balance(m) == 0
+    assert txn.status == "pending"
+    assert balance(m) == 0
     assert len(stripe_intents_for(stripe_env, txn.pk)) == 1  # the card was charged once
 
     again = api.post(f"/members/{m.pk}/credit-purchases", body, headers=headers)
@@ -138,72 +132,78 @@ def test_retry_after_a_crash_past_the_charge_resumes_the_payment(
     assert json.loads(again.content)["transaction_id"] == txn.pk
     assert Transaction.objects.count() == 1
     intents = stripe_intents_for(stripe_env, txn.pk)
-    assert len(intents) == 1 and intents[0]["status"] == "succeeded"
+    assert len(intents) == 1
+    assert intents[0]["status"] == "succeeded"
     txn.refresh_from_db()
-    assert txn.status == "captured" and txn.stripe_payment_intent_id == intents[0]["id"]
-    assert balance(m) == 1500 and clearing() == 1500
+    assert txn.status == "captured"
+    assert txn.stripe_payment_intent_id == intents[0]["id"]
+    assert balance(m) == 1500
+    assert clearing() == 1500
     assert WalletTransaction.objects.filter(type="credit_purchased").count() == 1
     # A third try replays the stored answer and changes nothing.
     third = api.post(f"/members/{m.pk}/credit-purchases", body, headers=headers)
-    assert third.status_code == 201 and third["Idempotent-Replayed"] == "true"
-    assert Transaction.objects.count() == 1 and balance(m) == 1500
+    assert third.status_code == 201
+    assert third["Idempotent-Replayed"] == "true"
+    assert Transaction.objects.count() == 1
+    assert balance(m) == 1500
     assert verify().ok
 
 
 def test_a_key_reused_for_another_purchase_after_expiry_is_a_new_payment(
-    api: Api, stripe_env: stripe.StripeClient
+    api: Api, good_card: str
 ) -> None:
     """Idempotency records are pruned after a day; a client reusing the key then for a
     different purchase gets a new payment, not the old one's answer."""
     from tessera.core.models import IdempotencyKey
 
     m = member(program())
-    pm = card(stripe_env)
     headers = {"Idempotency-Key": "reused"}
     first = api.post(f"/members/{m.pk}/credit-purchases",
-                     {"amount": 500, "currency": "USD", "payment_method_id": pm}, headers=headers)  # fmt: skip
+                     {"amount": 500, "currency": "USD", "payment_method_id": good_card}, headers=headers)  # fmt: skip
     assert first.status_code == 201, first.content
     IdempotencyKey.objects.all().delete()  # what prune_idempotency_keys does after a day
     second = api.post(f"/members/{m.pk}/credit-purchases",
-                      {"amount": 700, "currency": "USD", "payment_method_id": pm}, headers=headers)  # fmt: skip
+                      {"amount": 700, "currency": "USD", "payment_method_id": good_card}, headers=headers)  # fmt: skip
     assert second.status_code == 201, second.content
     assert (
         json.loads(second.content)["transaction_id"] != json.loads(first.content)["transaction_id"]
     )
-    assert balance(m) == 1200 and Transaction.objects.count() == 2
+    assert balance(m) == 1200
+    assert Transaction.objects.count() == 2
 
 
-def test_a_new_key_is_a_new_payment(api: Api, stripe_env: stripe.StripeClient) -> None:
+def test_a_new_key_is_a_new_payment(api: Api, good_card: str) -> None:
     m = member(program())
-    pm = card(stripe_env)
-    body = {"amount": 500, "currency": "USD", "payment_method_id": pm}
+    body = {"amount": 500, "currency": "USD", "payment_method_id": good_card}
     for key in ("first-purchase", "second-purchase"):
         r = api.post(f"/members/{m.pk}/credit-purchases", body, headers={"Idempotency-Key": key})
         assert r.status_code == 201, r.content
-    assert Transaction.objects.filter(status="captured").count() == 2 and balance(m) == 1000
+    assert Transaction.objects.filter(status="captured").count() == 2
+    assert balance(m) == 1000
 
 
 def test_a_request_stripe_refuses_is_422_and_credits_nothing(
-    api: Api, stripe_env: stripe.StripeClient
+    api: Api, good_card: str, use_gateway: UseGateway
 ) -> None:
     m = member(program())
-    pm = card(stripe_env)
-    set_gateway(StripeRefusesRequest())
-    body = assert_problem(topup(api, m, pm, amount=1), 422, "payment_rejected")
+    use_gateway(StripeRefusesRequest())
+    body = assert_problem(topup(api, m, good_card, amount=1), 422, "payment_rejected")
     assert "at least" in body["detail"]
     txn = Transaction.objects.get(pk=body["transaction_id"])
-    assert txn.status == "failed" and txn.failure_code == "invalid_request"
-    assert balance(m) == 0 and clearing() == 0
+    assert txn.status == "failed"
+    assert txn.failure_code == "invalid_request"
+    assert balance(m) == 0
+    assert clearing() == 0
     assert not WalletTransaction.objects.exists()
     assert verify().ok
 
 
-def test_stripe_down_charges_nothing(api: Api, stripe_env: stripe.StripeClient) -> None:
+def test_stripe_down_charges_nothing(
+    api: Api, stripe_env: stripe.StripeClient, good_card: str, use_gateway: UseGateway
+) -> None:
     m = member(program())
-    pm = card(stripe_env)
-    set_gateway(StripeDown())
-    assert_problem(topup(api, m, pm), 502, "payment_gateway_unavailable")
-    set_gateway(None)
+    with use_gateway(StripeDown()):
+        assert_problem(topup(api, m, good_card), 502, "payment_gateway_unavailable")
     txn = Transaction.objects.get()
     # Not found yet is not proof: Stripe's search lags; the payment waits for the grace.
     assert f"{txn.pk}: not found at Stripe yet" in reconcile()
@@ -212,9 +212,11 @@ def test_stripe_down_charges_nothing(api: Api, stripe_env: stripe.StripeClient) 
     Transaction.objects.filter(pk=txn.pk).update(created_at=timezone.now() - timedelta(hours=2))
     assert "pending -> canceled" in reconcile()
     txn.refresh_from_db()
-    assert txn.status == "canceled" and stripe_intents_for(stripe_env, txn.pk) == []
+    assert txn.status == "canceled"
+    assert stripe_intents_for(stripe_env, txn.pk) == []
     assert txn.failure_code == "not_found_at_stripe"
-    assert balance(m) == 0 and clearing() == 0
+    assert balance(m) == 0
+    assert clearing() == 0
     assert verify().ok
 
 
@@ -226,20 +228,18 @@ class SearchLags(StripeGateway):
 
 
 def test_stripe_capturing_after_we_inferred_a_cancel_wins(
-    api: Api, stripe_env: stripe.StripeClient
+    api: Api, stripe_env: stripe.StripeClient, good_card: str, use_gateway: UseGateway
 ) -> None:
     """Stripe charged (its answer was lost), its search did not show the payment for over
     the grace period, so reconcile canceled; then Stripe's webhook says succeeded: the
     payment is captured and credited, not ignored as older news."""
     m = member(program())
-    pm = card(stripe_env)
-    set_gateway(TimeoutAfterCharge())
-    assert_problem(topup(api, m, pm), 502, "payment_gateway_unavailable")
+    with use_gateway(TimeoutAfterCharge()):
+        assert_problem(topup(api, m, good_card), 502, "payment_gateway_unavailable")
     txn = Transaction.objects.get()
     Transaction.objects.filter(pk=txn.pk).update(created_at=timezone.now() - timedelta(hours=2))
-    set_gateway(SearchLags())
-    assert "pending -> canceled" in reconcile()
-    set_gateway(None)
+    with use_gateway(SearchLags()):
+        assert "pending -> canceled" in reconcile()
     (intent,) = stripe_intents_for(stripe_env, txn.pk)
     event = {"id": "evt_late_capture", "object": "event", "type": "payment_intent.succeeded",
              "created": int(time.time()), "data": {"object": intent}}  # fmt: skip
@@ -248,19 +248,21 @@ def test_stripe_capturing_after_we_inferred_a_cancel_wins(
                         headers={"Stripe-Signature": sig})  # fmt: skip
     assert r.status_code == 200, r.content
     txn.refresh_from_db()
-    assert txn.status == "captured" and txn.failure_code == ""
-    assert balance(m) == 1500 and clearing() == 1500
+    assert txn.status == "captured"
+    assert txn.failure_code == ""
+    assert balance(m) == 1500
+    assert clearing() == 1500
     assert WalletTransaction.objects.filter(type="credit_purchased").count() == 1
     assert verify().ok
 
 
-def test_a_cancel_stripe_reported_is_final(api: Api, stripe_env: stripe.StripeClient) -> None:
+def test_a_cancel_stripe_reported_is_final(
+    api: Api, stripe_env: stripe.StripeClient, good_card: str, use_gateway: UseGateway
+) -> None:
     """Only an inferred cancel yields: one Stripe reported stays canceled (forward only)."""
     m = member(program())
-    pm = card(stripe_env)
-    set_gateway(TimeoutAfterCharge())
-    assert_problem(topup(api, m, pm), 502, "payment_gateway_unavailable")
-    set_gateway(None)
+    with use_gateway(TimeoutAfterCharge()):
+        assert_problem(topup(api, m, good_card), 502, "payment_gateway_unavailable")
     txn = Transaction.objects.get()
     (intent,) = stripe_intents_for(stripe_env, txn.pk)
     with transaction.atomic():
@@ -268,7 +270,9 @@ def test_a_cancel_stripe_reported_is_final(api: Api, stripe_env: stripe.StripeCl
         apply_result(locked, PaymentResult("canceled", intent["id"]))
     assert not_changed_by(apply_result, txn.pk, PaymentResult("succeeded", intent["id"], 1500))
     txn.refresh_from_db()
-    assert txn.status == "canceled" and balance(m) == 0 and clearing() == 0
+    assert txn.status == "canceled"
+    assert balance(m) == 0
+    assert clearing() == 0
 
 
 def not_changed_by(fn: Any, txn_id: str, result: PaymentResult) -> bool:
@@ -282,8 +286,10 @@ def test_3d_secure_waits_for_the_webhook(api: Api, stripe_env: stripe.StripeClie
     r = topup(api, m, pm, amount=900)
     assert r.status_code == 202, r.content
     body = json.loads(r.content)
-    assert body["status"] == "requires_action" and body["client_secret"]
-    assert body["wallet_transaction"] is None and balance(m) == 0
+    assert body["status"] == "requires_action"
+    assert body["client_secret"]
+    assert body["wallet_transaction"] is None
+    assert balance(m) == 0
     txn = Transaction.objects.get(pk=body["transaction_id"])
     assert txn.status == "pending"
     assert "0 settled" in reconcile()  # Stripe waits for the customer too
@@ -305,60 +311,72 @@ def test_3d_secure_waits_for_the_webhook(api: Api, stripe_env: stripe.StripeClie
     assert api.client.post("/api/v1/webhooks/stripe", payload, content_type="application/json",
                            headers={"Stripe-Signature": sig}).status_code == 200  # fmt: skip
     txn.refresh_from_db()
-    assert txn.status == "captured" and balance(m) == 900 and clearing() == 900
+    assert txn.status == "captured"
+    assert balance(m) == 900
+    assert clearing() == 900
     assert verify().ok
 
 
 def test_retry_after_an_unknown_outcome_never_charges_twice(
-    api: Api, stripe_env: stripe.StripeClient
+    api: Api, stripe_env: stripe.StripeClient, good_card: str, use_gateway: UseGateway
 ) -> None:
     m = member(program())
-    pm = card(stripe_env)
-    set_gateway(TimeoutAfterCharge())
-    body = {"amount": 1500, "currency": "USD", "payment_method_id": pm}
-    first = api.post(
-        f"/members/{m.pk}/credit-purchases", body, headers={"Idempotency-Key": "buy-1"}
-    )
+    body = {"amount": 1500, "currency": "USD", "payment_method_id": good_card}
+    with use_gateway(TimeoutAfterCharge()):
+        first = api.post(
+            f"/members/{m.pk}/credit-purchases", body, headers={"Idempotency-Key": "buy-1"}
+        )
     assert_problem(first, 502, "payment_gateway_unavailable")
-    set_gateway(None)  # Stripe answers again; the client retries with the same key
+    # Stripe answers again; the client retries with the same key
     again = api.post(
         f"/members/{m.pk}/credit-purchases", body, headers={"Idempotency-Key": "buy-1"}
     )
-    assert again.status_code == 502 and again["Idempotent-Replayed"] == "true"
+    assert again.status_code == 502
+    assert again["Idempotent-Replayed"] == "true"
     assert again.content == first.content  # names the transaction to follow up on
     txn = Transaction.objects.get()
     assert json.loads(again.content)["transaction_id"] == txn.pk
     assert len(stripe_intents_for(stripe_env, txn.pk)) == 1
     reconcile()
-    assert balance(m) == 1500 and Transaction.objects.count() == 1
+    assert balance(m) == 1500
+    assert Transaction.objects.count() == 1
 
 
 def test_500_from_stripe_is_retried_with_one_key_then_reconciled(
-    api: Api, stripe_env: stripe.StripeClient, localstripe_url: str
+    api: Api,
+    stripe_env: stripe.StripeClient,
+    good_card: str,
+    localstripe_url: str,
+    use_gateway: UseGateway,
 ) -> None:
     """A real HTTP 500 on the payment call: the SDK retries it with the same idempotency
     key (so a real Stripe could never charge twice), then we answer 502 and leave the
     transaction pending; reconcile finds nothing at Stripe and, after the grace period for
     Stripe's search, cancels it."""
     m = member(program())
-    pm = card(stripe_env)
 
     def payment_calls(method: str, path: str) -> bool:
         return method == "POST" and path.startswith("/v1/payment_intents")
 
-    with stripe_500_proxy(localstripe_url, payment_calls) as proxy:
-        set_gateway(StripeGateway(api_base=proxy.url))
-        r = topup(api, m, pm)
-    set_gateway(None)
+    with (
+        stripe_500_proxy(localstripe_url, payment_calls) as proxy,
+        use_gateway(StripeGateway(api_base=proxy.url)),
+    ):
+        r = topup(api, m, good_card)
     body = assert_problem(r, 502, "payment_gateway_unavailable")
     txn = Transaction.objects.get()
     assert body["transaction_id"] == txn.pk
     keys = {key for _, _, key in proxy.failed}
-    assert len(proxy.failed) == 3 and keys == {f"txn:{txn.pk}:create"}  # 1 try + 2 retries
-    assert txn.status == "pending" and stripe_intents_for(stripe_env, txn.pk) == []
+    assert len(proxy.failed) == 3
+    assert keys == {f"txn:{txn.pk}:create"}
+    assert txn.status == "pending"
+    assert stripe_intents_for(stripe_env, txn.pk) == []
     assert "not found at Stripe yet" in reconcile()
     Transaction.objects.filter(pk=txn.pk).update(created_at=timezone.now() - timedelta(hours=2))
     assert "pending -> canceled" in reconcile()
     txn.refresh_from_db()
-    assert txn.status == "canceled" and stripe_intents_for(stripe_env, txn.pk) == []
-    assert balance(m) == 0 and clearing() == 0 and verify().ok
+    assert txn.status == "canceled"
+    assert stripe_intents_for(stripe_env, txn.pk) == []
+    assert balance(m) == 0
+    assert clearing() == 0
+    assert verify().ok

@@ -13,13 +13,14 @@ from django.core.management import call_command
 from pytest_django.fixtures import Settings
 
 from tessera.crm import services
+from tessera.crm.inputs import ContactInput
 from tessera.crm.matching import engine, rules
 from tessera.crm.matching.models import MatchingRule
 from tessera.crm.matching.services import rebuild_match_keys
 from tessera.crm.models import Contact
-from tests.conftest import Api
+from tests.support.api import Api
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_rules")]
 
 # Names and a phone only: of the standard contact rule, just the group (1 AND 2 AND 6)
 # (first name, last name, phone) can match, so a match is the phone's doing.
@@ -28,13 +29,8 @@ LOCAL = "030 1234567"  # Ada's Berlin number as dialled in Germany
 E164 = "+49301234567"
 
 
-@pytest.fixture(autouse=True)
-def fresh_rules() -> None:
-    rules.invalidate()
-
-
 def stored(**overrides: Any) -> Contact:
-    return services.create_contact({**ADA, **overrides}).record
+    return services.create_contact(ContactInput(**{**ADA, **overrides})).record
 
 
 def local(**fields: Any) -> dict[str, Any]:
@@ -94,7 +90,7 @@ def test_stored_local_number_is_read_in_the_stored_country(api: Api) -> None:
 
 def test_resolve_person_finds_the_contact_by_a_local_number() -> None:
     ada = stored()
-    assert services.resolve_person(local(country="DE")).record.pk == ada.pk
+    assert services.resolve_person(ContactInput(**local(country="DE"))).record.pk == ada.pk
 
 
 def test_rebuilt_keys_read_the_stored_country(api: Api) -> None:
@@ -174,7 +170,7 @@ def test_the_rebuild_command_reads_phones_in_a_new_default_region(settings: Any)
     from io import StringIO
 
     greta = services.create_contact(
-        {"first_name": "Greta", "last_name": "Lindqvist", "phone": "030 1234567"}
+        ContactInput(first_name="Greta", last_name="Lindqvist", phone="030 1234567")
     ).record
     settings.TESSERA_DEFAULT_REGION = "DE"
     call_command("matchkeys", "rebuild", "--object", "contact", stdout=StringIO())

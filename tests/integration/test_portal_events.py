@@ -15,10 +15,9 @@ from tessera.billing.models import Invoice
 from tessera.events.models import Attendee, Checkout, Event, EventItem, WaitlistEntry
 from tessera.loyalty.models import Member
 from tessera.portal.identity import user_for_contact
-from tests.integration.test_checkout_payments import authenticate
-from tests.loyalty_helpers import balance, member, program
-from tests.stripe_support import card
 from tests.support.events import event, item, promo, question
+from tests.support.loyalty import balance, member, program
+from tests.support.stripe import authenticate, card
 
 pytestmark = pytest.mark.django_db
 
@@ -73,12 +72,15 @@ def test_the_list_shows_places_left_and_sold_out(ada: Member, summit: Event) -> 
     item(summit, name="Standard", capacity=7)
     item(summit, name="VIP", capacity=0)
     text = signed_in(ada).get("/events").content.decode()
-    assert "Summit" in text and "7 left" in text and "Sold out" in text
+    assert "Summit" in text
+    assert "7 left" in text
+    assert "Sold out" in text
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(summit: Event) -> None:
     response = Client().get(f"/events/{summit.pk}")
-    assert response.status_code == 302 and response["Location"].startswith("/signin?next=")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/signin?next=")
 
 
 # --- registering ---------------------------------------------------------------------------
@@ -87,7 +89,8 @@ def test_signed_out_visitors_are_sent_to_sign_in(summit: Event) -> None:
 def test_the_form_prefills_attendee_one_from_the_viewer(ada: Member, summit: Event) -> None:
     item(summit)
     text = signed_in(ada).get(f"/events/{summit.pk}?attendees=2").content.decode()
-    assert 'value="ada@example.com"' in text and "Attendee 2" in text
+    assert 'value="ada@example.com"' in text
+    assert "Attendee 2" in text
 
 
 def test_two_attendees_paying_with_points(ada: Member, summit: Event) -> None:
@@ -114,9 +117,11 @@ def test_a_required_question_left_empty_is_shown_beside_it(ada: Member, summit: 
     response = signed_in(ada).post(f"/events/{summit.pk}", registration(ticket, ADA))
     text = response.content.decode()
     assert response.status_code == 422
-    assert f'id="id_a0_q_{diet.pk}_errors"' in text and "needs an answer" in text
+    assert f'id="id_a0_q_{diet.pk}_errors"' in text
+    assert "needs an answer" in text
     assert 'value="ada@example.com"' in text  # what was typed is kept
-    assert not Checkout.objects.exists() and not Attendee.objects.exists()
+    assert not Checkout.objects.exists()
+    assert not Attendee.objects.exists()
 
 
 def test_an_answer_of_the_wrong_type_is_refused(ada: Member, summit: Event) -> None:
@@ -124,7 +129,8 @@ def test_an_answer_of_the_wrong_type_is_refused(ada: Member, summit: Event) -> N
     phone = question(summit, label="Mobile", type="phone")
     data = registration(ticket, ADA, **{f"a0_q_{phone.pk}": "not a phone"})
     response = signed_in(ada).post(f"/events/{summit.pk}", data)
-    assert response.status_code == 422 and f"id_a0_q_{phone.pk}_errors" in response.content.decode()
+    assert response.status_code == 422
+    assert f"id_a0_q_{phone.pk}_errors" in response.content.decode()
 
 
 def test_a_question_for_other_tickets_is_not_asked(ada: Member, summit: Event) -> None:
@@ -132,7 +138,8 @@ def test_a_question_for_other_tickets_is_not_asked(ada: Member, summit: Event) -
     vip = item(summit, price=0, name="VIP")
     question(summit, label="Guest of honour?", type="text", required=True, item_ids=(vip.pk,))
     response = signed_in(ada).post(f"/events/{summit.pk}", registration(standard, ADA))
-    assert response.status_code == 302 and registered(summit) == 1
+    assert response.status_code == 302
+    assert registered(summit) == 1
 
 
 def test_too_few_points_is_said_and_registers_nobody(club: Any, summit: Event) -> None:
@@ -142,7 +149,8 @@ def test_too_few_points_is_said_and_registers_nobody(club: Any, summit: Event) -
     response = signed_in(poor).post(
         f"/events/{summit.pk}", registration(ticket, person, payment="wallet")
     )
-    assert response.status_code == 402 and "The wallet holds" in response.content.decode()
+    assert response.status_code == 402
+    assert "The wallet holds" in response.content.decode()
     assert (registered(summit), balance(poor)) == (0, 100)
 
 
@@ -202,9 +210,9 @@ def test_adding_an_attendee_keeps_what_was_typed(ada: Member, summit: Event) -> 
     data = registration(ticket, {**ADA, "first_name": "Adelaide"}, change="add")
     response = signed_in(ada).post(f"/events/{summit.pk}", data)
     text = response.content.decode()
-    assert (
-        "Attendee 2" in text and 'value="Adelaide"' in text and '<ul class="errorlist"' not in text
-    )
+    assert "Attendee 2" in text
+    assert 'value="Adelaide"' in text
+    assert '<ul class="errorlist"' not in text
     assert not Checkout.objects.exists()
 
 
@@ -224,7 +232,8 @@ def test_a_declined_card_is_shown_and_a_new_form_key_drawn(
     data = registration(ticket, ADA, payment="card")
     data["payment_method_id"] = card(stripe_env, "4000000000000002")
     response = signed_in(ada).post(f"/events/{summit.pk}", data)
-    assert response.status_code == 402 and registered(summit) == 0
+    assert response.status_code == 402
+    assert registered(summit) == 0
     assert form_key(response) != data["form_key"]
 
 
@@ -269,7 +278,8 @@ def test_a_waitlist_token_prefills_and_redeems_the_offer(ada: Member, summit: Ev
     client.post(f"/events/{summit.pk}/waitlist", {"form_key": "w" * 24, "item_id": ticket.pk})
     token = offer_place(ticket)
     page = client.get(f"/events/{summit.pk}?waitlist_token={token}").content.decode()
-    assert f'value="{token}"' in page and "is held for you" in page
+    assert f'value="{token}"' in page
+    assert "is held for you" in page
     client.post(f"/events/{summit.pk}", registration(ticket, ADA, waitlist_token=token))
     assert WaitlistEntry.objects.get(item=ticket).status == "redeemed"
     assert registered(summit) == 1
@@ -299,7 +309,8 @@ def bought(ada: Member, summit: Event) -> Checkout:
 
 def test_the_confirmation_shows_the_qr_and_the_downloads(ada: Member, bought: Checkout) -> None:
     text = signed_in(ada).get(f"/events/checkouts/{bought.pk}").content.decode()
-    assert '<svg viewBox="0 0' in text and "style=" not in text
+    assert '<svg viewBox="0 0' in text
+    assert "style=" not in text
     assert f'href="/events/{bought.event_id}.ics"' in text
     assert f'href="/invoices/{bought.invoice_id}.pdf"' in text
 
@@ -308,8 +319,10 @@ def test_the_downloads_are_a_calendar_and_a_pdf(ada: Member, bought: Checkout) -
     client = signed_in(ada)
     ics = client.get(f"/events/{bought.event_id}.ics")
     pdf = client.get(f"/invoices/{bought.invoice_id}.pdf")
-    assert ics["Content-Type"] == "text/calendar" and b"BEGIN:VEVENT" in ics.content
-    assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    assert ics["Content-Type"] == "text/calendar"
+    assert b"BEGIN:VEVENT" in ics.content
+    assert pdf["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
 
 
 def test_tickets_lists_own_tickets_only(ada: Member, bought: Checkout, club: Any) -> None:
@@ -320,7 +333,8 @@ def test_tickets_lists_own_tickets_only(ada: Member, bought: Checkout, club: Any
     text = signed_in(ada).get("/tickets").content.decode()
     mine = Attendee.objects.get(checkout=bought)
     theirs = Attendee.objects.exclude(checkout=bought).get()
-    assert f"/tickets/{mine.pk}" in text and f"/tickets/{theirs.pk}" not in text
+    assert f"/tickets/{mine.pk}" in text
+    assert f"/tickets/{theirs.pk}" not in text
     assert f"/invoices/{bought.invoice_id}.pdf" in text
 
 

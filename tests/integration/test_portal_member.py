@@ -12,14 +12,14 @@ from django.test import Client
 from django.utils import timezone
 
 from tessera.crm.models import Contact
-from tessera.loyalty.activities import create_activity
+from tessera.loyalty.activities import ActivitySpec, create_activity
 from tessera.loyalty.adjustments import adjust_points
 from tessera.loyalty.models import Completion, Member, Order, Program, WalletTransaction
 from tessera.notifications.models import OutboundEmail
 from tessera.portal.models import FormSubmission, VideoWatch
-from tests.loyalty_helpers import balance, member, product, program, question
-from tests.stripe_support import card
+from tests.support.loyalty import balance, member, product, program, question
 from tests.support.portal import signed_in
+from tests.support.stripe import card
 
 pytestmark = pytest.mark.django_db
 
@@ -63,14 +63,16 @@ def test_home_lists_an_open_activity(browser: Client, club: Program) -> None:
 def test_wallet_lists_movements_with_their_labels(browser: Client, ada: Member) -> None:
     adjust_points(ada.pk, points=-20, reason="correction")
     page = browser.get("/wallet").content.decode()
-    assert "Adjustment" in page and "correction" in page
+    assert "Adjustment" in page
+    assert "correction" in page
 
 
 def test_wallet_filters_by_type(browser: Client, club: Program, ada: Member) -> None:
     question(club, title="Q1")
     browser.post(f"/earn/{club.activities.get().pk}", {"answer": "Paris"})
     page = browser.get("/wallet", {"type": "points_earned"}).content.decode()
-    assert "Points Earned" in page and "opening balance" not in page
+    assert "Points Earned" in page
+    assert "opening balance" not in page
 
 
 def test_wallet_refuses_a_date_range_backwards_beside_the_field(browser: Client) -> None:
@@ -82,7 +84,9 @@ def test_wallet_pages_older_movements(browser: Client, ada: Member) -> None:
     for i in range(30):
         adjust_points(ada.pk, points=1, reason=f"step {i}")
     first = browser.get("/wallet").content.decode()
-    assert "step 29" in first and "step 0" not in first and "Older movements" in first
+    assert "step 29" in first
+    assert "step 0" not in first
+    assert "Older movements" in first
 
 
 def test_wallet_next_page_as_an_htmx_partial(browser: Client, ada: Member) -> None:
@@ -93,7 +97,8 @@ def test_wallet_next_page_as_an_htmx_partial(browser: Client, ada: Member) -> No
     rest = browser.get(
         "/wallet", {"cursor": cursor}, headers={"HX-Request": "true"}
     ).content.decode()
-    assert "step 0" in rest and "<html" not in rest
+    assert "step 0" in rest
+    assert "<html" not in rest
 
 
 def test_wallet_csv_has_every_movement(browser: Client, ada: Member) -> None:
@@ -104,7 +109,8 @@ def test_wallet_csv_has_every_movement(browser: Client, ada: Member) -> None:
 
 def test_wallet_chart_is_an_svg(browser: Client) -> None:
     response = browser.get("/wallet/chart.svg")
-    assert response["Content-Type"] == "image/svg+xml" and b"<svg" in response.content
+    assert response["Content-Type"] == "image/svg+xml"
+    assert b"<svg" in response.content
 
 
 # --- earn ---------------------------------------------------------------------------------
@@ -136,14 +142,16 @@ def test_an_activity_counts_once(browser: Client, club: Program, ada: Member) ->
 def test_an_empty_answer_is_an_error_and_records_nothing(browser: Client, club: Program) -> None:
     q = question(club, points=10)
     response = browser.post(f"/earn/{q.pk}", {})
-    assert response.status_code == 422 and not Completion.objects.exists()
+    assert response.status_code == 422
+    assert not Completion.objects.exists()
 
 
 def test_a_vote_shows_the_results(browser: Client, club: Program) -> None:
-    vote = create_activity({"program_id": club.pk, "kind": "vote", "title": "Colour", "points": 5,
-                            "question": "Best colour?", "options": ["Red", "Blue"]})  # fmt: skip
+    vote = create_activity(ActivitySpec(**{"program_id": club.pk, "kind": "vote", "title": "Colour", "points": 5,
+                            "question": "Best colour?", "options": ["Red", "Blue"]}))  # fmt: skip
     page = browser.post(f"/earn/{vote.pk}", {"answer": "Blue"}).content.decode()
-    assert "Results" in page and "your vote" in page
+    assert "Results" in page
+    assert "your vote" in page
 
 
 def test_an_htmx_answer_returns_only_the_activity(browser: Client, club: Program) -> None:
@@ -154,8 +162,8 @@ def test_an_htmx_answer_returns_only_the_activity(browser: Client, club: Program
 
 @pytest.fixture
 def video(club: Program) -> Any:
-    return create_activity({"program_id": club.pk, "kind": "video", "title": "Intro", "points": 30,
-                            "video_url": "https://example.org/intro.webm", "min_watch_seconds": 20})  # fmt: skip
+    return create_activity(ActivitySpec(**{"program_id": club.pk, "kind": "video", "title": "Intro", "points": 30,
+                            "video_url": "https://example.org/intro.webm", "min_watch_seconds": 20}))  # fmt: skip
 
 
 def test_a_video_report_claiming_the_end_at_once_earns_nothing(
@@ -163,7 +171,8 @@ def test_a_video_report_claiming_the_end_at_once_earns_nothing(
 ) -> None:
     browser.post(f"/earn/{video.pk}/progress", {"position": "0"})
     answer = browser.post(f"/earn/{video.pk}/progress", {"position": "600", "ended": "1"}).json()
-    assert answer["completed"] is False and balance(ada) == 500
+    assert answer["completed"] is False
+    assert balance(ada) == 500
 
 
 def test_a_video_watched_for_the_minimum_time_earns_the_points(
@@ -176,7 +185,8 @@ def test_a_video_watched_for_the_minimum_time_earns_the_points(
             last_report_at=timezone.now() - timedelta(seconds=11)
         )
         answer = browser.post(f"/earn/{video.pk}/progress", {"position": str(position)}).json()
-    assert answer["completed"] is True and balance(ada) == 530
+    assert answer["completed"] is True
+    assert balance(ada) == 530
 
 
 def test_a_progress_report_that_is_not_a_number_is_refused(browser: Client, video: Any) -> None:
@@ -201,7 +211,8 @@ def test_ordering_the_cart_pays_from_the_wallet(
     mug = product(club, price=200)
     _fill_cart(browser, mug.pk, 2)
     response = browser.post("/shop/cart", {"order": "1", "form_key": _key()})
-    assert response.status_code == 302 and response["Location"].startswith("/shop/orders/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/shop/orders/")
     assert balance(ada) == 100
 
 
@@ -236,7 +247,8 @@ def test_an_order_the_wallet_does_not_cover_shows_what_is_missing(
     _fill_cart(browser, mug.pk)
     response = browser.post("/shop/cart", {"order": "1", "form_key": _key()})
     assert response.status_code == 402
-    assert "300 pts short" in response.content.decode() and "/credit" in response.content.decode()
+    assert "300 pts short" in response.content.decode()
+    assert "/credit" in response.content.decode()
 
 
 def test_a_refused_order_emails_the_admin(browser: Client, club: Program) -> None:
@@ -252,7 +264,8 @@ def test_a_refused_order_charges_nothing_and_frees_its_key(
     mug = product(club, price=800)
     _fill_cart(browser, mug.pk)
     browser.post("/shop/cart", {"order": "1", "form_key": _key()})
-    assert balance(ada) == 500 and not FormSubmission.objects.exists()
+    assert balance(ada) == 500
+    assert not FormSubmission.objects.exists()
 
 
 def test_another_members_order_is_not_found(browser: Client, club: Program) -> None:
@@ -275,7 +288,8 @@ def test_buying_credit_by_card_credits_the_points(
         "/credit", {"amount": "5.00", "payment_method_id": pm, "form_key": _key()}
     )
     receipt = browser.get(response["Location"]).content.decode()
-    assert "500 pts credited" in receipt and balance(ada) == 1000
+    assert "500 pts credited" in receipt
+    assert balance(ada) == 1000
 
 
 def test_a_double_clicked_pay_charges_once(stripe_env: Any, browser: Client, ada: Member) -> None:
@@ -292,7 +306,8 @@ def test_a_3ds_card_asks_for_confirmation_then_credits(
     response = browser.post(
         "/credit", {"amount": "5.00", "payment_method_id": pm, "form_key": _key()}
     )
-    assert response.status_code == 202 and b"data-client-secret" in response.content
+    assert response.status_code == 202
+    assert b"data-client-secret" in response.content
     secret = response.content.decode().split('data-client-secret="')[1].split('"')[0]
     pi = secret.split("_secret_")[0]
     _authenticate(pi, secret)
@@ -323,14 +338,16 @@ def test_a_declined_card_shows_why_and_credits_nothing(
     response = browser.post(
         "/credit", {"amount": "5.00", "payment_method_id": pm, "form_key": _key()}
     )
-    assert response.status_code == 402 and balance(ada) == 500
+    assert response.status_code == 402
+    assert balance(ada) == 500
 
 
 def test_credit_without_a_card_is_an_error_beside_the_field(browser: Client, ada: Member) -> None:
     response = browser.post(
         "/credit", {"amount": "5.00", "payment_method_id": "", "form_key": _key()}
     )
-    assert response.status_code == 422 and b"Enter your card details" in response.content
+    assert response.status_code == 422
+    assert b"Enter your card details" in response.content
 
 
 def test_an_amount_finer_than_the_currency_is_refused_beside_the_field(stripe_env: Any) -> None:
@@ -340,7 +357,8 @@ def test_an_amount_finer_than_the_currency_is_refused_beside_the_field(stripe_en
     response = signed_in(yen.contact).post(
         "/credit", {"amount": "500.50", "payment_method_id": card(stripe_env), "form_key": _key()}
     )
-    assert response.status_code == 422 and b"at most 0 decimals" in response.content
+    assert response.status_code == 422
+    assert b"at most 0 decimals" in response.content
 
 
 def test_another_members_receipt_is_not_found(
@@ -368,7 +386,8 @@ def test_a_profile_edit_saves_the_contact(browser: Client, ada: Member) -> None:
 
 def test_a_profile_edit_without_a_last_name_changes_nothing(browser: Client, ada: Member) -> None:
     response = browser.post("/profile", _details(last_name="", city="Paris"))
-    assert response.status_code == 422 and Contact.objects.get(pk=ada.contact_id).city == ""
+    assert response.status_code == 422
+    assert Contact.objects.get(pk=ada.contact_id).city == ""
 
 
 def test_opting_out_of_reminders_stops_the_low_balance_email(browser: Client, ada: Member) -> None:

@@ -12,7 +12,7 @@ from tessera.notifications.models import OutboundEmail
 from tessera.notifications.services import deliver_email
 from tessera.portal.models import PortalAccount
 from tessera.portal.signin import TOKEN_SLOT
-from tests.loyalty_helpers import member, program
+from tests.support.loyalty import member, program
 from tests.support.portal import SIGNIN_LINK, signin_link
 
 pytestmark = pytest.mark.django_db
@@ -109,7 +109,8 @@ def test_a_used_link_says_so_and_offers_a_new_one(ada: object) -> None:
     Client().post("/signin/link", {"token": token})
     again = Client().post("/signin/link", {"token": token})
     assert again.status_code == 400
-    assert b"expired or was already used" in again.content and b'name="email"' in again.content
+    assert b"expired or was already used" in again.content
+    assert b'name="email"' in again.content
 
 
 def test_an_expired_link_is_refused(ada: object, settings: object) -> None:

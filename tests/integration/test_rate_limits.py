@@ -15,9 +15,9 @@ from tessera.core.apikeys import create_api_key
 from tessera.events.models import Checkout, Event, EventItem
 from tessera.loyalty.models import Member
 from tessera.portal.identity import user_for_contact
-from tests.conftest import Api, assert_problem
-from tests.loyalty_helpers import member, program
+from tests.support.api import Api, assert_problem
 from tests.support.events import attendee, body, event, item
+from tests.support.loyalty import member, program
 
 pytestmark = pytest.mark.django_db
 

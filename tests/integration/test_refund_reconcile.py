@@ -8,23 +8,22 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
-from io import StringIO
 from typing import Any
 
 import pytest
 import stripe
-from django.core.management import call_command
 
 from tessera.billing import refunds as billing_refunds
 from tessera.billing.gateways.base import GatewayUnavailable, RefundResult
-from tessera.billing.gateways.stripe import StripeGateway, set_gateway
+from tessera.billing.gateways.stripe import StripeGateway
 from tessera.billing.models import Refund, Transaction
 from tessera.billing.reconcile import reconcile as run_reconcile
 from tessera.ledger.models import JournalEntry, LedgerAccount
 from tessera.ledger.services import verify
-from tests.conftest import Api
-from tests.loyalty_helpers import balance
-from tests.stripe_support import clearing, paid, signed
+from tests.support.api import Api
+from tests.support.billing import reconcile
+from tests.support.loyalty import balance
+from tests.support.stripe import UseGateway, clearing, paid, signed
 
 pytestmark = pytest.mark.django_db
 
@@ -81,12 +80,6 @@ def refunds_at_stripe(client: stripe.StripeClient, txn: Transaction) -> list[dic
     return [r.to_dict() for r in listing.auto_paging_iter()]
 
 
-def reconcile() -> str:
-    out = StringIO()
-    call_command("reconcile", "--since", "1h", "--min-age", "0s", stdout=out)
-    return out.getvalue()
-
-
 def refund_postings(refund: Refund) -> int:
     return JournalEntry.objects.filter(reference=f"refund:{refund.pk}").count()
 
@@ -116,19 +109,20 @@ def ask_refund(admin_api: Api, txn: Transaction, amount: int) -> dict[str, Any]:
 
 
 def test_refund_answer_lost_is_settled_once_by_reconcile(
-    admin_api: Api, stripe_env: stripe.StripeClient
+    admin_api: Api, stripe_env: stripe.StripeClient, use_gateway: UseGateway
 ) -> None:
     txn, m = paid(stripe_env)
-    set_gateway(RefundAnswerLost())
-    body = ask_refund(admin_api, txn, 400)
+    with use_gateway(RefundAnswerLost()):
+        body = ask_refund(admin_api, txn, 400)
     assert body["status"] == "pending"
     refund = Refund.objects.get(pk=body["id"])
     assert refund.stripe_refund_id is None
     # Stripe paid out; we have not booked it yet. The points went back at reservation.
     assert len(refunds_at_stripe(stripe_env, txn)) == 1
-    assert clearing() == 1000 and refund_postings(refund) == 0 and balance(m) == 600
+    assert clearing() == 1000
+    assert refund_postings(refund) == 0
+    assert balance(m) == 600
 
-    set_gateway(None)
     output = reconcile()
     assert f"{refund.pk}: pending -> succeeded" in output
     assert "Refunds checked 1: 1 succeeded, 0 failed" in output
@@ -136,17 +130,21 @@ def test_refund_answer_lost_is_settled_once_by_reconcile(
     at_stripe = refunds_at_stripe(stripe_env, txn)
     # Found by our metadata, not made again (localstripe ignores idempotency keys, so a
     # repeated create would show here as a second refund).
-    assert len(at_stripe) == 1 and refund.stripe_refund_id == at_stripe[0]["id"]
-    assert refund.status == "succeeded" and refund_postings(refund) == 1
+    assert len(at_stripe) == 1
+    assert refund.stripe_refund_id == at_stripe[0]["id"]
+    assert refund.status == "succeeded"
+    assert refund_postings(refund) == 1
     assert clearing() == 1000 - at_stripe[0]["amount"] == 600
     txn.refresh_from_db()
-    assert txn.refunded_amount == 400 and balance(m) == 600
+    assert txn.refunded_amount == 400
+    assert balance(m) == 600
     assert verify().ok
 
     before = snapshot()
     again = reconcile()
     assert "Refunds checked 0: 0 succeeded, 0 failed" in again
-    assert snapshot() == before and len(refunds_at_stripe(stripe_env, txn)) == 1
+    assert snapshot() == before
+    assert len(refunds_at_stripe(stripe_env, txn)) == 1
 
 
 def test_crash_after_stripe_refunded_before_we_recorded_it(
@@ -164,50 +162,61 @@ def test_crash_after_stripe_refunded_before_we_recorded_it(
     assert r.status_code == 500
     monkeypatch.undo()
     refund = Refund.objects.get()
-    assert refund.status == "pending" and refund.stripe_refund_id is None
-    assert len(refunds_at_stripe(stripe_env, txn)) == 1 and clearing() == 1000
+    assert refund.status == "pending"
+    assert refund.stripe_refund_id is None
+    assert len(refunds_at_stripe(stripe_env, txn)) == 1
+    assert clearing() == 1000
 
     assert f"{refund.pk}: pending -> succeeded" in reconcile()
     refund.refresh_from_db()
-    assert refund.status == "succeeded" and refund_postings(refund) == 1
+    assert refund.status == "succeeded"
+    assert refund_postings(refund) == 1
     assert len(refunds_at_stripe(stripe_env, txn)) == 1
-    assert clearing() == 0 and balance(m) == 0 and verify().ok
+    assert clearing() == 0
+    assert balance(m) == 0
+    assert verify().ok
     reconcile_again_changes_nothing()
 
 
 def test_refund_stripe_never_received_is_made_once(
-    admin_api: Api, stripe_env: stripe.StripeClient
+    admin_api: Api, stripe_env: stripe.StripeClient, use_gateway: UseGateway
 ) -> None:
     txn, m = paid(stripe_env)
-    set_gateway(RefundNeverSent())
-    body = ask_refund(admin_api, txn, 250)
-    assert body["status"] == "pending" and refunds_at_stripe(stripe_env, txn) == []
+    with use_gateway(RefundNeverSent()):
+        body = ask_refund(admin_api, txn, 250)
+    assert body["status"] == "pending"
+    assert refunds_at_stripe(stripe_env, txn) == []
 
-    set_gateway(None)
     assert f"{body['id']}: pending -> succeeded" in reconcile()
     at_stripe = refunds_at_stripe(stripe_env, txn)
-    assert len(at_stripe) == 1 and at_stripe[0]["amount"] == 250
+    assert len(at_stripe) == 1
+    assert at_stripe[0]["amount"] == 250
     assert at_stripe[0]["metadata"] == {"tessera_refund": body["id"]}
     refund = Refund.objects.get(pk=body["id"])
-    assert refund.status == "succeeded" and refund.stripe_refund_id == at_stripe[0]["id"]
-    assert clearing() == 750 and balance(m) == 750 and verify().ok
+    assert refund.status == "succeeded"
+    assert refund.stripe_refund_id == at_stripe[0]["id"]
+    assert clearing() == 750
+    assert balance(m) == 750
+    assert verify().ok
     reconcile_again_changes_nothing()
     assert len(refunds_at_stripe(stripe_env, txn)) == 1
 
 
 def test_lost_refund_webhook_is_settled_by_retrieving_the_refund(
-    api: Api, admin_api: Api, stripe_env: stripe.StripeClient
+    api: Api, admin_api: Api, stripe_env: stripe.StripeClient, use_gateway: UseGateway
 ) -> None:
     txn, _ = paid(stripe_env)
-    set_gateway(RefundAcceptedAsPending())
-    body = ask_refund(admin_api, txn, 300)
+    with use_gateway(RefundAcceptedAsPending()):
+        body = ask_refund(admin_api, txn, 300)
     refund = Refund.objects.get(pk=body["id"])
-    assert refund.status == "pending" and refund.stripe_refund_id
-    set_gateway(None)
+    assert refund.status == "pending"
+    assert refund.stripe_refund_id
     assert f"{refund.pk}: pending -> succeeded" in reconcile()
     refund.refresh_from_db()
-    assert refund.status == "succeeded" and refund_postings(refund) == 1
-    assert clearing() == 700 and verify().ok
+    assert refund.status == "succeeded"
+    assert refund_postings(refund) == 1
+    assert clearing() == 700
+    assert verify().ok
     before = reconcile_again_changes_nothing()
     # The webhooks arrive after all, late and in any order: nothing moves again.
     for n, status in enumerate(("succeeded", "failed", "succeeded")):
@@ -223,63 +232,70 @@ def test_lost_refund_webhook_is_settled_by_retrieving_the_refund(
 
 
 def test_refund_stripe_reports_failed_releases_the_reservation(
-    admin_api: Api, stripe_env: stripe.StripeClient
+    admin_api: Api, stripe_env: stripe.StripeClient, use_gateway: UseGateway
 ) -> None:
     txn, m = paid(stripe_env)
-    set_gateway(RefundLaterFails())
+    use_gateway(RefundLaterFails())
     body = ask_refund(admin_api, txn, 1000)
     assert body["status"] == "pending"
     txn.refresh_from_db()
-    assert txn.refunded_amount == 1000 and balance(m) == 0  # reserved, points taken back
+    assert txn.refunded_amount == 1000
+    assert balance(m) == 0
 
     output = reconcile()
     assert f"{body['id']}: pending -> failed" in output
     assert "Refunds checked 1: 0 succeeded, 1 failed" in output
     refund = Refund.objects.get(pk=body["id"])
-    assert refund.status == "failed" and refund.failure_reason == "expired_or_canceled_card"
+    assert refund.status == "failed"
+    assert refund.failure_reason == "expired_or_canceled_card"
     txn.refresh_from_db()
-    assert txn.refunded_amount == 0 and balance(m) == 1000  # reservation and points back
-    assert refund_postings(refund) == 0 and clearing() == 1000 and verify().ok
+    assert txn.refunded_amount == 0
+    assert balance(m) == 1000
+    assert refund_postings(refund) == 0
+    assert clearing() == 1000
+    assert verify().ok
     reconcile_again_changes_nothing()
 
     # The released amount can be refunded again, for real this time.
-    set_gateway(None)
+    use_gateway(None)
     retry = ask_refund(admin_api, txn, 1000)
     assert retry["status"] == "succeeded"
     txn.refresh_from_db()
-    assert txn.refunded_amount == 1000 and balance(m) == 0 and clearing() == 0
+    assert txn.refunded_amount == 1000
+    assert balance(m) == 0
+    assert clearing() == 0
     assert sum(r["amount"] for r in refunds_at_stripe(stripe_env, txn)) == 1000
     assert verify().ok
 
 
 def test_young_and_unreachable_refunds_are_left_pending(
-    admin_api: Api, stripe_env: stripe.StripeClient
+    admin_api: Api, stripe_env: stripe.StripeClient, use_gateway: UseGateway
 ) -> None:
     txn, _ = paid(stripe_env)
-    set_gateway(RefundNeverSent())
-    body = ask_refund(admin_api, txn, 100)
-    set_gateway(None)
+    with use_gateway(RefundNeverSent()):
+        body = ask_refund(admin_api, txn, 100)
     # Younger than min_age: the original request may still be in flight.
     report = run_reconcile(since=timedelta(hours=1), min_age=timedelta(minutes=5))
     assert report.refunds_checked == 0
     assert refunds_at_stripe(stripe_env, txn) == []
 
-    set_gateway(StripeDownForReads())
+    use_gateway(StripeDownForReads())
     report = run_reconcile(since=timedelta(hours=1), min_age=timedelta(0))
     assert (report.refunds_checked, report.refunds_unreachable) == (1, 1)
     assert any(line.startswith(f"{body['id']}: Stripe unreachable") for line in report.lines)
     refund = Refund.objects.get(pk=body["id"])
-    assert refund.status == "pending" and refund_postings(refund) == 0
-    assert refunds_at_stripe(stripe_env, txn) == [] and clearing() == 1000
+    assert refund.status == "pending"
+    assert refund_postings(refund) == 0
+    assert refunds_at_stripe(stripe_env, txn) == []
+    assert clearing() == 1000
 
 
 def test_refund_webhook_finds_a_refund_whose_id_we_never_saved(
-    api: Api, admin_api: Api, stripe_env: stripe.StripeClient
+    api: Api, admin_api: Api, stripe_env: stripe.StripeClient, use_gateway: UseGateway
 ) -> None:
     txn, _ = paid(stripe_env)
-    set_gateway(RefundAnswerLost())
-    body = ask_refund(admin_api, txn, 400)
-    set_gateway(None)
+    with use_gateway(RefundAnswerLost()):
+        body = ask_refund(admin_api, txn, 400)
     (at_stripe,) = refunds_at_stripe(stripe_env, txn)  # as Stripe sends it, with metadata
     event = {"id": "evt_refunded_1", "object": "event", "type": "charge.refunded",
              "created": int(time.time()),
@@ -290,8 +306,11 @@ def test_refund_webhook_finds_a_refund_whose_id_we_never_saved(
                         headers={"Stripe-Signature": sig})  # fmt: skip
     assert r.status_code == 200, r.content
     refund = Refund.objects.get(pk=body["id"])
-    assert refund.status == "succeeded" and refund.stripe_refund_id == at_stripe["id"]
-    assert refund_postings(refund) == 1 and clearing() == 600 and verify().ok
+    assert refund.status == "succeeded"
+    assert refund.stripe_refund_id == at_stripe["id"]
+    assert refund_postings(refund) == 1
+    assert clearing() == 600
+    assert verify().ok
     before = snapshot()
     assert "Refunds checked 0:" in reconcile()
     assert snapshot() == before

@@ -9,7 +9,7 @@ from tessera.core.errors import NotFound, ValidationFailed
 from tessera.crm import services
 from tessera.crm.models import Contact, TimelineEntry
 from tessera.notifications.models import OutboundEmail
-from tests.conftest import Api, assert_problem
+from tests.support.api import Api, assert_problem
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_cli_environment import tessera
+from tests.support.cli import tessera
 
 pytestmark = pytest.mark.slow  # each configuration runs in a new process
 

@@ -24,17 +24,26 @@ def _import_settings(**env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_secret_key_is_required_outside_demo_and_debug() -> None:
+def test_without_a_secret_key_the_settings_refuse_to_load() -> None:
     r = _import_settings()
     assert r.returncode != 0
     assert "SECRET_KEY must be set" in r.stderr
+
+
+def test_the_demo_needs_no_secret_key() -> None:
     assert _import_settings(TESSERA_DEMO="1").returncode == 0
+
+
+def test_with_a_secret_key_the_settings_load() -> None:
     assert _import_settings(SECRET_KEY="s3cret").returncode == 0
 
 
-def test_database_url_selects_postgres_and_default_is_sqlite() -> None:
+def test_without_a_database_url_the_database_is_sqlite() -> None:
     sqlite = _import_settings(SECRET_KEY="x", DATABASE_URL="")
     assert sqlite.stdout.strip() == "django.db.backends.sqlite3"
+
+
+def test_a_postgres_database_url_selects_postgres() -> None:
     pg = _import_settings(SECRET_KEY="x", DATABASE_URL="postgres://u@127.0.0.1:5432/db")
     assert pg.stdout.strip() == "django.db.backends.postgresql"
 

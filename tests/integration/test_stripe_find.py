@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Collection
-from io import StringIO
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import stripe
-from django.core.management import call_command
 
-from tessera.billing.gateways.base import GatewayUnavailable, PaymentResult
-from tessera.billing.gateways.stripe import StripeGateway, set_gateway
+from tessera.billing.gateways.base import PaymentResult
+from tessera.billing.gateways.stripe import StripeGateway
 from tessera.billing.models import Transaction
-from tests.conftest import Api
-from tests.loyalty_helpers import member, program
-from tests.stripe_support import card
+from tests.support.api import Api
+from tests.support.billing import TimeoutAfterCharge, reconcile
+from tests.support.loyalty import member, program
+from tests.support.stripe import UseGateway, card
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +76,8 @@ def test_one_transaction_is_found_alone(
 ) -> None:
     pi = pay(gateway, stripe_env, "txn_a")
     found = gateway.find_by_transaction("txn_a")
-    assert found is not None and found.payment_intent_id == pi
+    assert found is not None
+    assert found.payment_intent_id == pi
 
 
 def test_many_transactions_cost_one_listing_without_search(
@@ -121,39 +121,33 @@ class CountingFinds(StripeGateway):
         return super().find_by_transactions(transaction_ids)
 
 
-class TimeoutAfterCharge(StripeGateway):
-    """Stripe charges, then the answer is lost on the way back: the id is never saved."""
-
-    def create_payment(self, **kw: Any) -> Any:
-        super().create_payment(**kw)
-        raise GatewayUnavailable("read timed out")
-
-
-def unsaved_topups(api: Api, client: stripe.StripeClient, count: int) -> set[str]:
-    set_gateway(TimeoutAfterCharge())
-    for _ in range(count):
-        m = member(program())
-        api.post(f"/members/{m.pk}/credit-purchases",
-                 {"amount": 1500, "currency": "USD", "payment_method_id": card(client)})  # fmt: skip
+def unsaved_topups(
+    api: Api, client: stripe.StripeClient, count: int, use_gateway: UseGateway
+) -> set[str]:
+    """``count`` top-ups Stripe charged whose answer was lost: their ids were never saved."""
+    with use_gateway(TimeoutAfterCharge()):
+        for _ in range(count):
+            m = member(program())
+            api.post(f"/members/{m.pk}/credit-purchases",
+                     {"amount": 1500, "currency": "USD", "payment_method_id": card(client)})  # fmt: skip
     txns = Transaction.objects.filter(stripe_payment_intent_id=None)
     return set(txns.values_list("pk", flat=True))
 
 
 def test_reconcile_asks_stripe_once_for_all_unsaved_transactions(
-    api: Api, stripe_env: stripe.StripeClient
+    api: Api, stripe_env: stripe.StripeClient, use_gateway: UseGateway
 ) -> None:
-    unsaved = unsaved_topups(api, stripe_env, 3)
+    unsaved = unsaved_topups(api, stripe_env, 3, use_gateway)
     gateway = CountingFinds()
-    set_gateway(gateway)
-    call_command("reconcile", "--since", "24h", "--min-age", "0s", stdout=StringIO())
+    use_gateway(gateway)
+    reconcile()
     assert gateway.asked == [unsaved]
 
 
 def test_reconcile_settles_every_unsaved_transaction_it_found(
-    api: Api, stripe_env: stripe.StripeClient
+    api: Api, stripe_env: stripe.StripeClient, use_gateway: UseGateway
 ) -> None:
-    unsaved_topups(api, stripe_env, 3)
-    set_gateway(None)
-    call_command("reconcile", "--since", "24h", "--min-age", "0s", stdout=StringIO())
+    unsaved_topups(api, stripe_env, 3, use_gateway)
+    reconcile()
     statuses = set(Transaction.objects.values_list("status", flat=True))
     assert statuses == {Transaction.Status.CAPTURED}

@@ -11,9 +11,9 @@ import stripe
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.conftest import Api
-from tests.loyalty_helpers import member, program
-from tests.smtp import free_port
+from tests.support.api import Api
+from tests.support.loyalty import member, program
+from tests.support.smtp import free_port
 
 pytestmark = pytest.mark.django_db
 

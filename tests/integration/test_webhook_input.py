@@ -13,8 +13,8 @@ import pytest
 from django.test import Client
 
 from tessera.billing.models import StripeEvent
-from tests.conftest import assert_problem
-from tests.stripe_support import WEBHOOK_SECRET, signed
+from tests.support.api import assert_problem
+from tests.support.stripe import WEBHOOK_SECRET, signed
 
 pytestmark = pytest.mark.django_db
 

@@ -21,8 +21,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tessera.api.schemas import UNSTORABLE_MOMENT
 from tessera.core.apikeys import create_api_key
-from tests.stripe_support import WEBHOOK_SECRET, signed
 from tests.support.fuzz import examples, record
+from tests.support.stripe import WEBHOOK_SECRET, signed
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", WSGIHandler())
 # 402 is the answer to a state (a wallet that does not cover an order, a declined card),

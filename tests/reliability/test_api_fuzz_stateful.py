@@ -26,7 +26,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.stripe_support import signed
 from tests.support.fuzz import (
     LiveServer,
     examples,
@@ -36,6 +35,7 @@ from tests.support.fuzz import (
     long_run,
     record,
 )
+from tests.support.stripe import signed
 
 CHECKS = [
     not_a_server_error,

@@ -15,10 +15,10 @@ from tessera.billing.models import Invoice
 from tessera.crm.matching import rules
 from tessera.crm.matching.standard import install_standard_rules
 from tessera.events.models import Attendee, Checkout, Event, EventItem, PromoCode
-from tests.conftest import Api
-from tests.loyalty_helpers import member, program
-from tests.reliability.test_wallet_concurrency import hammer
+from tests.support.api import Api
+from tests.support.concurrency import hammer
 from tests.support.events import attendee, body, by_wallet, event, item, promo
+from tests.support.loyalty import member, program
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -11,13 +11,14 @@ import pytest
 from django.utils import timezone
 
 from tessera.crm import services
+from tessera.crm.inputs import ContactInput
 from tessera.crm.matching import rules
 from tessera.crm.matching.standard import install_standard_rules
 from tessera.crm.models import Contact, Lead
 from tessera.loyalty.models import Member
-from tests.conftest import Api
-from tests.loyalty_helpers import program
-from tests.reliability.test_wallet_concurrency import hammer
+from tests.support.api import Api
+from tests.support.concurrency import hammer
+from tests.support.loyalty import program
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -47,9 +48,9 @@ def enrolments(program_id: str, email: str) -> Any:
 def test_a_known_contact_and_a_newer_lead_end_as_one_membership() -> None:
     prog = program()
     robert = services.create_contact(
-        {"first_name": "Robert", "last_name": "Johnson", "email": EMAIL}
+        ContactInput(first_name="Robert", last_name="Johnson", email=EMAIL)
     ).record
-    lead = services.create_lead({"first_name": "Rob", "last_name": "Johnson", "email": EMAIL})
+    lead = services.create_lead(ContactInput(first_name="Rob", last_name="Johnson", email=EMAIL))
     Lead.objects.filter(pk=lead.record.pk).update(
         last_activity_at=timezone.now() + timedelta(days=1)
     )

@@ -43,9 +43,9 @@ from tessera.events.requests import AttendeeIn, CheckoutIn, LineIn, PaymentIn, P
 from tessera.events.services import EventChanges, update_event
 from tessera.events.waitlist import expire_offers, join_waitlist
 from tessera.notifications.models import OutboundEmail
-from tests.stripe_support import card
 from tests.support.events import event, item
 from tests.support.fuzz import examples, long_run, record
+from tests.support.stripe import card
 
 # Real commits, as in production: a checkout runs outside any transaction (a card one
 # commits what it holds before Stripe is called), so no test transaction may wrap it.
@@ -385,5 +385,5 @@ def test_an_explicit_null_leaves_what_an_event_cannot_be_without() -> None:
     """Found by the live stateful fuzz: PATCH /events/{id} with `"starts_at": null` (which
     the document allows) compared a time with nothing, a 500."""
     ev = event()
-    changed = update_event(ev.pk, EventChanges({"starts_at": None, "name": None}))
+    changed = update_event(ev.pk, EventChanges(starts_at=None, name=None))
     assert changed.starts_at == ev.starts_at

@@ -10,7 +10,7 @@ from django.db import connections
 
 from tessera.core.apikeys import create_api_key
 from tessera.crm.models import Contact, TimelineEntry
-from tests.conftest import Api
+from tests.support.api import Api
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -52,7 +52,8 @@ def test_concurrent_duplicates_create_exactly_one_contact() -> None:
     created = [body for status, body, replayed in results if status == 201 and not replayed]
     replayed = [body for status, body, replayed in results if status == 201 and replayed]
     busy = [body for status, body, _ in results if status == 409]
-    assert len(created) == 1 and created[0]["id"] == contact_id
+    assert len(created) == 1
+    assert created[0]["id"] == contact_id
     assert all(b["id"] == contact_id for b in replayed)
     assert all(b["code"] == "idempotency_in_progress" for b in busy)
     assert len(created) + len(replayed) + len(busy) == N

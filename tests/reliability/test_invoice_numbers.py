@@ -12,15 +12,10 @@ import pytest
 from django.db import connections, transaction
 from django.utils import timezone
 
-from tessera.billing.invoices import (
-    CreditExceedsRemaining,
-    LineSpec,
-    create_draft_invoice,
-    issue_credit_note,
-    issue_invoice,
-    remaining,
-)
+from tessera.billing.credit_notes import CreditExceedsRemaining, issue_credit_note, remaining
+from tessera.billing.invoices import LineSpec, create_draft_invoice, issue_invoice
 from tessera.billing.models import Invoice
+from tessera.crm.inputs import ContactInput
 from tessera.crm.services import create_contact
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -35,7 +30,7 @@ class RolledBack(Exception):
 
 
 def drafts(n: int) -> list[str]:
-    buyer = create_contact({"last_name": "Buyer", "email": "buyer@example.com"}).record
+    buyer = create_contact(ContactInput(last_name="Buyer", email="buyer@example.com")).record
     return [
         create_draft_invoice(bill_to=buyer, currency="EUR", lines=[LINE], reference=f"r{i}").pk
         for i in range(n)
@@ -129,7 +124,7 @@ def credited() -> tuple[Invoice, list[BaseException]]:
     """An invoice of 100.00 credited 7.00 at a time by ``CREDITS`` transactions at once;
     the unexpected errors."""
     line = LineSpec("itm_1", "att_1", "Ticket", 1, 10_000, 0, 0, False)
-    buyer = create_contact({"last_name": "Buyer", "email": "buyer@example.com"}).record
+    buyer = create_contact(ContactInput(last_name="Buyer", email="buyer@example.com")).record
     draft = create_draft_invoice(bill_to=buyer, currency="EUR", lines=[line], reference="r")
     with transaction.atomic():
         invoice = issue_invoice(draft.pk, paid=True)

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from tessera.loyalty.models import Order
-from tests.loyalty_helpers import balance, member, product, program
+from tests.support.loyalty import balance, member, product, program
 from tests.support.portal import signed_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

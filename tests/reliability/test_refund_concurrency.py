@@ -15,8 +15,8 @@ from tessera.core.errors import ProblemError
 from tessera.crm.matching.standard import install_standard_rules
 from tessera.ledger.services import verify
 from tessera.loyalty.credit import purchase_credit
-from tests.loyalty_helpers import member, program
-from tests.stripe_support import card
+from tests.support.loyalty import member, program
+from tests.support.stripe import card
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -26,9 +26,9 @@ def test_twenty_refunds_of_a_tenth_each_pay_out_exactly_ten(
 ) -> None:
     install_standard_rules()
     m = member(program(points_per_unit=100, low_balance_threshold=0))
-    txn = purchase_credit(m.pk, amount=1000, currency="USD", payment_method_id=card(stripe_env))[
-        "transaction"
-    ]
+    txn = purchase_credit(
+        m.pk, amount=1000, currency="USD", payment_method_id=card(stripe_env)
+    ).transaction
     barrier = threading.Barrier(20)
     outcomes: list[str] = []
     lock = threading.Lock()

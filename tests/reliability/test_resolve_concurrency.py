@@ -7,6 +7,7 @@ import threading
 import pytest
 from django.db import connections
 
+from tessera.crm.inputs import ContactChanges, ContactInput
 from tessera.crm.matching import rules
 from tessera.crm.matching.standard import install_standard_rules
 from tessera.crm.models import Contact
@@ -33,7 +34,7 @@ def test_concurrent_resolves_of_one_new_person_create_one_contact() -> None:
             # The same person, typed slightly differently each time.
             first = ["Margaret", "Maggie", "margaret", "M."][i % 4]
             res = resolve_person(
-                {"first_name": first, "last_name": "Hamilton", "email": "mh@mit.edu"}
+                ContactInput(first_name=first, last_name="Hamilton", email="mh@mit.edu")
             )
             with lock:
                 ids.append(res.record.pk)
@@ -68,7 +69,7 @@ def test_keys_rebuilt_while_contacts_are_edited_match_their_final_values() -> No
     rules.invalidate()
     people = [
         create_contact(
-            {"first_name": f"P{i}", "last_name": f"Edited{i}", "email": f"p{i}@example.org"},
+            ContactInput(first_name=f"P{i}", last_name=f"Edited{i}", email=f"p{i}@example.org"),
             check_duplicates=False,
         ).record
         for i in range(60)
@@ -89,7 +90,9 @@ def test_keys_rebuilt_while_contacts_are_edited_match_their_final_values() -> No
         try:
             for round_ in range(15):
                 for person in people[worker::4]:
-                    update_contact(person.pk, {"email": f"{person.pk}-{round_}@example.org"})
+                    update_contact(
+                        person.pk, ContactChanges(email=f"{person.pk}-{round_}@example.org")
+                    )
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -135,7 +138,7 @@ def race_import_and_create(path, email: str) -> list[BaseException]:  # type: ig
     def by_api() -> None:
         try:
             barrier.wait()
-            create_contact({"first_name": "Rosalind", "last_name": "Franklin", "email": email})
+            create_contact(ContactInput(first_name="Rosalind", last_name="Franklin", email=email))
         except DuplicateBlocked:
             pass  # the import's contact came first: refused, as a block rule says
         except BaseException as exc:

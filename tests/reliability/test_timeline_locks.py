@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from django.db import connection, connections, transaction
 
+from tessera.crm.inputs import ContactInput
 from tessera.crm.models import Contact, TimelineEntry
 from tessera.crm.services import create_contact, record_timeline
 
@@ -22,7 +23,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def held_contact() -> Iterator[Contact]:
     """A contact whose row another transaction holds locked until the test is done."""
-    contact = create_contact({"first_name": "Ada", "last_name": "Lovelace"}).record
+    contact = create_contact(ContactInput(first_name="Ada", last_name="Lovelace")).record
     # Never marked active, so recording an entry must mark it (and so wants the row).
     Contact.objects.filter(pk=contact.pk).update(last_activity_at=None)
     locked, release = threading.Event(), threading.Event()

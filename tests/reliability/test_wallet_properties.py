@@ -17,8 +17,8 @@ from tessera.ledger.services import verify
 from tessera.loyalty.activities import complete_activity
 from tessera.loyalty.adjustments import adjust_points, expire_points
 from tessera.loyalty.models import Order, PointLot
-from tessera.loyalty.ordering import place_order, refund_order
-from tests.loyalty_helpers import balance, member, product, program, question
+from tessera.loyalty.ordering import OrderLineSpec, place_order, refund_order
+from tests.support.loyalty import balance, member, product, program, question
 
 pytestmark = pytest.mark.django_db
 
@@ -49,10 +49,10 @@ def test_any_sequence_keeps_the_books_straight(ops: list[tuple[str, int, int]]) 
         try:
             if kind == "earn":
                 complete_activity(
-                    m.pk, question(prog, points=amount, title=f"q{i}").pk, {"answer": "Paris"}
+                    m.pk, question(prog, points=amount, title=f"q{i}").pk, answer="Paris"
                 )
             elif kind == "order":
-                place_order(m.pk, [{"product_id": mug.pk, "quantity": amount}])
+                place_order(m.pk, [OrderLineSpec(mug.pk, amount)])
             elif kind == "refund":
                 orders = list(
                     Order.objects.filter(member__program=prog, status="placed").order_by("id")

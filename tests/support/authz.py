@@ -23,19 +23,20 @@ from django.utils import timezone
 from tessera.billing.models import Invoice, Transaction
 from tessera.core.apikeys import create_api_key, revoke_api_key
 from tessera.core.models import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE
+from tessera.crm.inputs import AccountInput, ContactInput
 from tessera.crm.models import MatchingRule
 from tessera.crm.services import create_account, create_lead
 from tessera.events.cancellation import cancel_attendee
 from tessera.events.checkout import check_out
 from tessera.events.models import Attendee, Checkout, Event, EventItem
 from tessera.events.requests import AttendeeIn, CheckoutIn, LineIn, PaymentIn, PersonIn
-from tessera.loyalty.activities import create_activity
+from tessera.loyalty.activities import ActivitySpec, create_activity
 from tessera.loyalty.credit import PURPOSE as TOPUP
 from tessera.loyalty.models import Member, Program
-from tessera.loyalty.ordering import place_order
+from tessera.loyalty.ordering import OrderLineSpec, place_order
 from tessera.portal.identity import user_for_contact
-from tests.loyalty_helpers import member, product, program, question
 from tests.support.events import event, item
+from tests.support.loyalty import member, product, program, question
 
 API_PREFIX = "/api/v1"
 BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -199,11 +200,11 @@ def _records_of(m: Member, prog: Program, name: str, topup_status: str) -> dict[
     cancel_attendee(cancelled.pk, refund=True)
     note = Invoice.objects.get(credits_id=checkout.invoice_id)
     prod = product(prog, 100, name=f"Mug {name}")
-    order = place_order(m.pk, [{"product_id": prod.pk, "quantity": 1}])
-    video = create_activity(
-        {"program_id": prog.pk, "kind": "video", "title": f"Video {name}", "points": 5,
-         "video_url": "https://video.example.org/intro.mp4", "min_watch_seconds": 30}
-    )  # fmt: skip
+    order = place_order(m.pk, [OrderLineSpec(prod.pk, 1)]).order
+    video = create_activity(ActivitySpec(
+        program_id=prog.pk, kind="video", title=f"Video {name}", points=5,
+        video_url="https://video.example.org/intro.mp4", min_watch_seconds=30,
+    ))  # fmt: skip
     topup = Transaction.objects.create(
         contact=m.contact, amount=2500, currency=prog.currency, status=topup_status,
         purpose=TOPUP, purpose_id=m.pk,
@@ -244,10 +245,10 @@ def build_world() -> World:
     user_for_contact(world.member_b.contact)  # B signs in too: their sign-in exists
     a = world.mine
     lead = create_lead(
-        {"first_name": "Lea", "last_name": "Lead", "email": "lea@example.net"},
+        ContactInput(first_name="Lea", last_name="Lead", email="lea@example.net"),
         check_duplicates=False,
     ).record
-    account = create_account({"name": "Acme Ltd"}, check_duplicates=False).record
+    account = create_account(AccountInput(name="Acme Ltd"), check_duplicates=False).record
     rule = MatchingRule.objects.order_by("pk").first()
     assert rule is not None, "the standard matching rules exist from the start"
     world.api_ids = {

@@ -33,8 +33,8 @@ def main() -> int:
     django.setup()
     from django.db import connections
 
-    from tessera.loyalty.ordering import place_order
-    from tests.loyalty_helpers import member, product, program
+    from tessera.loyalty.ordering import OrderLineSpec, place_order
+    from tests.support.loyalty import member, product, program
 
     prog = program(name="Backup club", low_balance_threshold=0)
     mug = product(prog, 1)
@@ -48,7 +48,7 @@ def main() -> int:
         def buy(member_id: str) -> None:
             try:
                 while not args.stop.exists():
-                    order = place_order(member_id, [{"product_id": mug.pk, "quantity": 1}])
+                    order = place_order(member_id, [OrderLineSpec(mug.pk, 1)]).order
                     # Written once place_order has returned, after its commit: an id in the
                     # log is an order that had committed before its line appeared.
                     with lock:

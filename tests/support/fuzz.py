@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.smtp import free_port
-from tests.stripe_support import SECRET_KEY, WEBHOOK_SECRET
+from tests.support.smtp import free_port
+from tests.support.stack import wait_http
+from tests.support.stripe import SECRET_KEY, WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = Path(os.environ.get("TESSERA_TEST_OUTPUT", ROOT / "test-output"))
@@ -95,21 +95,6 @@ def _run(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"tessera serve exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback
-                return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up in {timeout:.0f} s")
-
-
 @contextmanager
 def live_server(localstripe_url: str, tmp: Path, workers: int = 2) -> Iterator[LiveServer]:
     """``tessera serve`` on a free port with a migrated database of its own and an admin
@@ -141,7 +126,7 @@ def live_server(localstripe_url: str, tmp: Path, workers: int = 2) -> Iterator[L
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
-        _wait_for(f"{base}/api/v1/openapi.json", process)
+        wait_http(f"{base}/api/v1/openapi.json", process)
         yield LiveServer(base, key, database)
     finally:
         if process is not None:

@@ -1,6 +1,6 @@
 """Tessera scaled out on one machine, for bench/scaleout.py and the scale-out race tests:
 on one fresh PostgreSQL database, N ``tessera serve`` instances behind bench/balancer.py,
-M ``tessera worker``s, localstripe and an SMTP server (tests/smtp.py) collecting the mail.
+M ``tessera worker``s, localstripe and an SMTP server (tests/support/smtp.py) collecting the mail.
 
 The database is made from TESSERA_SCALEOUT_DATABASE_URL (else DATABASE_URL, else
 TESSERA_TEST_DATABASE_URL) as ``<TESSERA_SCALEOUT_DB_PREFIX><pid>`` and dropped afterwards.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,8 @@ from typing import Any
 
 import psycopg
 
-from tests.smtp import Inbox, free_port, smtp_server
+from tests.support.smtp import Inbox, free_port, smtp_server
+from tests.support.stack import api_call, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STRIPE_KEY = "sk_test_tessera_scaleout"
@@ -66,19 +66,6 @@ def clear_rq(url: str) -> None:
     with Redis.from_url(url) as client:
         for key in client.scan_iter("rq:*"):
             client.delete(key)
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start on port {port}")
 
 
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -158,17 +145,8 @@ class Stack:
 
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """One request on a new connection through the balancer (so requests spread)."""
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/v1{path}", method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self.seed['api_key']}",
-                     "Content-Type": "application/json"},
-        )  # fmt: skip
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"null")
+        base = f"http://127.0.0.1:{self.port}"
+        return api_call(base, self.seed["api_key"], method, path, body, timeout=60)
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.db_url, autocommit=True) as conn:

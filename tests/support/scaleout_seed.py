@@ -27,11 +27,11 @@ def seed(clients: int) -> dict[str, object]:
     from tessera.crm.models import Contact
     from tessera.events import services
     from tessera.loyalty.adjustments import adjust_points
-    from tessera.loyalty.ordering import create_product
-    from tessera.loyalty.programs import create_program, enroll_member
+    from tessera.loyalty.ordering import ProductSpec, create_product
+    from tessera.loyalty.programs import ProgramSpec, create_program, enroll_member
 
-    program = create_program({"name": "Scale-out", "points_per_unit": 100, "currency": "EUR",
-                              "low_balance_threshold": 0})  # fmt: skip
+    program = create_program(ProgramSpec(**{"name": "Scale-out", "points_per_unit": 100, "currency": "EUR",
+                              "low_balance_threshold": 0}))  # fmt: skip
     start = timezone.now() + timedelta(days=30)
     event = services.create_event(services.EventSpec(
         name="Scale-out Summit", starts_at=start, ends_at=start + timedelta(hours=8),
@@ -40,8 +40,8 @@ def seed(clients: int) -> dict[str, object]:
     ticket = services.add_item(
         event.pk, services.ItemSpec(name="Seat", kind="ticket", price=0, capacity=CAPACITY)
     )
-    mug = create_product({"program_id": program.pk, "name": "Mug", "price_points": PRICE})
-    sticker = create_product({"program_id": program.pk, "name": "Sticker", "price_points": 1})
+    mug = create_product(ProductSpec(program_id=program.pk, name="Mug", price_points=PRICE))
+    sticker = create_product(ProductSpec(program_id=program.pk, name="Sticker", price_points=1))
 
     def funded(name: str, points: int) -> str:
         contact = Contact.objects.create(first_name=name, last_name="Scale",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from pytest_django.fixtures import Settings
@@ -120,14 +120,25 @@ def test_first_name_fuzzy() -> None:
     assert c.first_name("Jonathan", "Michael") < 60
 
 
-def test_admin_variant_matches_only_while_registered() -> None:
-    before = c.first_name("Xander", "Alexander")
-    assert before < 85
+def test_an_unregistered_variant_is_not_a_match() -> None:
+    assert c.first_name("Xander", "Alexander") < 85
+
+
+def test_a_registered_admin_variant_matches() -> None:
     n.set_extra_variants([("Xander", "Alexander")])
     assert c.first_name("Xander", "Alexander") == 100
     assert c.first_name("alexander", "XANDER") == 100  # symmetric and folded
+
+
+def test_a_registered_admin_variant_joins_the_name_variants_and_initials() -> None:
+    n.set_extra_variants([("Xander", "Alexander")])
     assert "alexander" in n.name_variants("Xander")
     assert n.first_initials("Xander") == {"x", "a"}
+
+
+def test_a_cleared_admin_variant_no_longer_matches() -> None:
+    before = c.first_name("Xander", "Alexander")
+    n.set_extra_variants([("Xander", "Alexander")])
     n.set_extra_variants([])
     assert c.first_name("Xander", "Alexander") == before
     assert "alexander" not in n.name_variants("Xander")
@@ -149,13 +160,19 @@ def test_last_name_phonetic() -> None:
     assert c.last_name("Smith", "Smyth") >= 90
 
 
-def test_last_name_typos() -> None:
-    # A neighbouring key costs half an edit: "o" sits next to "i".
-    assert c.keyboard_distance("Smith", "Smoth") == 90
-    # A far key is a full edit.
+def test_a_neighbouring_key_costs_half_an_edit() -> None:
+    assert c.keyboard_distance("Smith", "Smoth") == 90  # "o" sits next to "i"
+
+
+def test_a_far_key_costs_a_full_edit() -> None:
     assert c.keyboard_distance("Smith", "Smzth") == 80
-    # A transposition is one edit, not two substitutions.
+
+
+def test_a_transposition_is_one_edit_not_two_substitutions() -> None:
     assert c.keyboard_distance("Smith", "Smiht") == 80
+
+
+def test_last_name_typos() -> None:
     assert c.last_name("Smith", "Smiht") >= 80
     assert c.last_name("Johnson", "Jonson") >= 85
 
@@ -299,24 +316,39 @@ def test_record_phone_keeps_the_text_of_an_impossible_number() -> None:
     assert k.record_phone("12", "US") == "12"
 
 
-def test_street_sections_weighted() -> None:
-    assert c.street("123 Main Street", "123 Main St.") == 100
-    # No unit on either side: number, name and suffix share the score (20 + 50 + 5).
-    assert c.street("123 Main St", "125 Main St") == 73  # (50 + 5) / 75
-    assert c.street("123 N. Main St, Apt 4B", "123 North Main Street #4B") == 100
-    assert c.street("1 Fifth Avenue", "1 5th Ave") == 100
-    assert c.street("123 Main St Suite 200", "123 Main St") == 75
-    assert c.street("123 Main St", "123 Mian St") == 83  # (20 + 50 * 3/4 + 5) / 75
-    assert c.street("123 Main St", "123 Maine St") == 87
+@pytest.mark.parametrize(
+    ("a", "b", "score"),
+    [
+        ("123 Main Street", "123 Main St.", 100),
+        # No unit on either side: number, name and suffix share the score (20 + 50 + 5).
+        ("123 Main St", "125 Main St", 73),  # (50 + 5) / 75
+        ("123 N. Main St, Apt 4B", "123 North Main Street #4B", 100),
+        ("1 Fifth Avenue", "1 5th Ave", 100),
+        ("123 Main St Suite 200", "123 Main St", 75),
+        ("123 Main St", "123 Mian St", 83),  # (20 + 50 * 3/4 + 5) / 75
+        ("123 Main St", "123 Maine St", 87),
+    ],
+)
+def test_street_sections_weighted(a: str, b: str, score: int) -> None:
+    assert c.street(a, b) == score
 
 
-def test_street_sections_parse() -> None:
-    assert n.street_sections("123 N. Main Street, Apt 4B") == ("123", "n main", "st", "4b")
-    assert n.street_sections("Apt 4, 123 Main St") == ("123", "main", "st", "4")
-    assert n.street_sections("123 Main St 4B") == ("123", "main", "st", "4b")
-    assert n.street_sections("123 Park Rd NW") == ("123", "park nw", "rd", "")
+@pytest.mark.parametrize(
+    ("street", "sections"),
+    [
+        ("123 N. Main Street, Apt 4B", ("123", "n main", "st", "4b")),
+        ("Apt 4, 123 Main St", ("123", "main", "st", "4")),
+        ("123 Main St 4B", ("123", "main", "st", "4b")),
+        ("123 Park Rd NW", ("123", "park nw", "rd", "")),
+        ("", ("", "", "", "")),
+    ],
+)
+def test_street_sections_parse(street: str, sections: tuple[str, str, str, str]) -> None:
+    assert n.street_sections(street) == sections
+
+
+def test_normalize_street_writes_the_sections_back_in_order() -> None:
     assert n.normalize_street("123 N. Main Street, Apt 4B") == "123 n main st #4b"
-    assert n.street_sections("") == ("", "", "", "")
 
 
 def test_postal_code() -> None:
@@ -328,71 +360,128 @@ def test_postal_code() -> None:
     assert 50 < c.postal_code("K1A 0B1", "K1A 0B2") < 90
 
 
-def test_website_and_email() -> None:
+def test_website_compares_the_domain_only() -> None:
     assert c.website("https://www.Acme.com/about", "acme.com") == 100
     assert c.website("http://user@WWW.acme.com:8080/x?y=1", "acme.com.") == 100
+
+
+def test_website_on_a_subdomain_is_another_site() -> None:
     assert c.website("shop.acme.com", "acme.com") == 0
+
+
+def test_email_ignores_case_and_surrounding_space() -> None:
     assert c.email("  Bob@Example.COM ", "bob@example.com") == 100
 
 
-def test_generic_methods() -> None:
+def test_edit_distance_scores_the_share_of_characters_kept() -> None:
     assert c.edit_distance("kitten", "sitting") == 57
+
+
+def test_jaro_winkler_scores_a_transposition_high() -> None:
     assert c.jaro_winkler("martha", "marhta") == 96
+
+
+def test_exact_compares_folded_values() -> None:
     assert c.exact("José", "JOSE") == 100
 
 
 # --- normalisation -----------------------------------------------------------------
 
 
-def test_fold() -> None:
+def test_fold_strips_accents_case_and_extra_space() -> None:
     assert n.fold("  José  MÜLLER\tStraße ") == "jose muller strasse"
     assert n.fold("Søren Ærø") == "soren aero"
     assert n.fold("") == ""
+
+
+def test_name_tokens_drop_punctuation() -> None:
     assert n.name_tokens("O'Brien-Smith, Jr.") == ["obrien", "smith", "jr"]
 
 
-def test_normalisers() -> None:
+def test_normalize_email_lowercases_and_trims() -> None:
     assert n.normalize_email("  A@B.COM ") == "a@b.com"
+
+
+def test_normalize_phone_writes_e164() -> None:
     assert n.normalize_phone("(415) 555-1234") == "+14155551234"
+
+
+def test_normalize_phone_keeps_an_impossible_number_as_typed() -> None:
     assert n.normalize_phone("12") == "12"
+
+
+def test_normalize_postal_uppercases_without_spaces() -> None:
     assert n.normalize_postal("sw1a 1aa") == "SW1A1AA"
+
+
+def test_normalize_company_drops_articles_legal_forms_and_dots() -> None:
     assert n.normalize_company("The Acme Company, Inc.") == "acme"
     assert n.normalize_company("A.M.D. Inc") == "amd"
+
+
+def test_website_domain_drops_scheme_www_port_and_path() -> None:
     assert n.website_domain("HTTPS://www.Acme.com:443/a/b") == "acme.com"
 
 
-def test_blocking_keys() -> None:
+def test_first_initials_include_the_nicknames_initials() -> None:
     assert {"b", "r"} <= n.first_initials("Bob")
     assert n.first_initials("Jonathan") == {"j"}
+
+
+def test_last_name_phonetics_join_spellings_that_sound_alike() -> None:
     assert n.last_name_phonetics("Smith") == {"SM0", "XMT"}
     assert n.last_name_phonetics("Smyth") & n.last_name_phonetics("Smith")
     assert n.last_name_phonetics("Mc Donald") == n.last_name_phonetics("McDonald")
+
+
+def test_company_key_joins_the_leading_letters_of_the_first_words() -> None:
     assert n.company_key("Advanced Micro Devices Inc") == "advanmicro"
     assert n.company_key("ACME, Inc.") == "acme"
+
+
+def test_phone_key_is_the_country_and_area_code_and_exchange() -> None:
     assert n.phone_key("+1 (415) 555-1234") == "+1415555"
     assert n.phone_key("1-415-555-5678") == n.phone_key("415.555.1234")
+
+
+def test_phone_key_of_an_impossible_number_is_empty() -> None:
     assert n.phone_key("12345") == ""
+
+
+def test_postal_key_is_the_code_without_its_extension() -> None:
     assert n.postal_key("94105-1234") == "94105"
     assert n.postal_key("sw1a 1aa") == "SW1A1AA"
+
+
+def test_city_key_folds_spelling_and_abbreviations() -> None:
     assert n.city_key("San Francisco") == "sanfrancisco"
     assert n.city_key("St. Louis") == n.city_key("saint louis")
 
 
+@pytest.mark.parametrize(
+    ("helper", "empty"),
+    [
+        (n.fold, ""),
+        (n.name_tokens, []),
+        (n.name_variants, frozenset()),
+        (n.first_initials, frozenset()),
+        (n.last_name_phonetics, frozenset()),
+        (n.company_key, ""),
+        (n.phone_key, ""),
+        (n.postal_key, ""),
+        (n.city_key, ""),
+        (n.normalize_email, ""),
+        (n.normalize_phone, ""),
+        (n.website_domain, ""),
+        (n.normalize_street, ""),
+    ],
+    ids=lambda v: getattr(v, "__name__", None),
+)
 @pytest.mark.parametrize("blank", ["", "   ", "\t"])
-def test_helpers_on_blank_values_are_empty(blank: str) -> None:
-    assert n.fold(blank) == ""
-    assert n.name_tokens(blank) == []
-    assert n.name_variants(blank) == frozenset()
-    assert n.first_initials(blank) == frozenset()
-    assert n.last_name_phonetics(blank) == frozenset()
-    assert n.company_key(blank) == ""
-    assert n.phone_key(blank) == ""
-    assert n.postal_key(blank) == ""
-    assert n.city_key(blank) == ""
-    assert n.normalize_email(blank) == ""
-    assert n.normalize_phone(blank) == ""
-    assert n.website_domain(blank) == ""
-    assert n.normalize_street(blank) == ""
+def test_helpers_on_blank_values_are_empty(
+    helper: Callable[[str], object], empty: object, blank: str
+) -> None:
+    assert helper(blank) == empty
 
 
 def test_street_with_its_direction_left_out_still_matches() -> None:

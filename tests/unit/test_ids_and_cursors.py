@@ -42,4 +42,5 @@ def test_ids_made_one_after_another_sort_in_that_order() -> None:
     entries are read back newest first by id): python-ulid counts the random part up
     within a millisecond (its strict monotonic policy) rather than drawing it again."""
     ids = [new_id("tle") for _ in range(5000)]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)

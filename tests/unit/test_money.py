@@ -7,18 +7,33 @@ from hypothesis import strategies as st
 from tessera.core.money import CurrencyMismatch, Money, minor_unit_digits
 
 
-def test_arithmetic_in_one_currency() -> None:
+def test_adding_in_one_currency_ignores_the_codes_case() -> None:
     assert Money(1250, "usd") + Money(50, "USD") == Money(1300, "USD")
+
+
+def test_subtracting_can_go_below_zero() -> None:
     assert Money(100, "EUR") - Money(150, "EUR") == Money(-50, "EUR")
+
+
+def test_multiplying_by_a_whole_number_from_either_side() -> None:
     assert Money(300, "EUR") * 3 == Money(900, "EUR")
     assert 2 * Money(5, "PTS") == Money(10, "PTS")
+
+
+def test_negating_keeps_the_currency() -> None:
     assert -Money(5, "GBP") == Money(-5, "GBP")
+
+
+def test_amounts_in_one_currency_are_ordered() -> None:
     assert Money(1, "USD") < Money(2, "USD")
 
 
-def test_mixed_currencies_are_refused() -> None:
+def test_adding_mixed_currencies_is_refused() -> None:
     with pytest.raises(CurrencyMismatch):
         Money(100, "USD") + Money(100, "EUR")
+
+
+def test_comparing_mixed_currencies_is_refused() -> None:
     with pytest.raises(CurrencyMismatch):
         _ = Money(100, "USD") < Money(100, "EUR")
 
@@ -39,20 +54,34 @@ def test_float_multiplication_is_refused() -> None:
         Money(100, "USD") * 1.1  # type: ignore[operator]
 
 
-def test_from_major_respects_minor_units() -> None:
-    assert Money.from_major("12.34", "USD") == Money(1234, "USD")
-    assert Money.from_major("500", "JPY") == Money(500, "JPY")
+@pytest.mark.parametrize(
+    ("major", "currency", "minor"),
+    [("12.34", "USD", 1234), ("500", "JPY", 500), ("1.234", "KWD", 1234)],
+)
+def test_from_major_respects_minor_units(major: str, currency: str, minor: int) -> None:
+    assert Money.from_major(major, currency) == Money(minor, currency)
+
+
+def test_a_currency_without_minor_units_has_zero_digits() -> None:
     assert minor_unit_digits("JPY") == 0
-    assert Money.from_major("1.234", "KWD") == Money(1234, "KWD")
+
+
+def test_from_major_refuses_more_digits_than_the_currency_has() -> None:
     with pytest.raises(ValueError, match="precision"):
         Money.from_major("12.345", "USD")
 
 
-def test_formatting_uses_babel_locales() -> None:
-    assert Money(123456, "USD").format("en_US") == "$1,234.56"
-    assert Money(123456, "EUR").format("de_DE") == "1.234,56\xa0€"
-    assert Money(500, "JPY").format("ja_JP") == "￥500"
-    assert Money(12500, "PTS").format("en_US") == "12,500 points"
+@pytest.mark.parametrize(
+    ("money", "locale", "text"),
+    [
+        (Money(123456, "USD"), "en_US", "$1,234.56"),
+        (Money(123456, "EUR"), "de_DE", "1.234,56\xa0€"),
+        (Money(500, "JPY"), "ja_JP", "￥500"),
+        (Money(12500, "PTS"), "en_US", "12,500 points"),
+    ],
+)
+def test_formatting_uses_babel_locales(money: Money, locale: str, text: str) -> None:
+    assert money.format(locale) == text
 
 
 @given(

@@ -17,6 +17,7 @@ from tessera.core.errors import Forbidden
 from tessera.core.idempotency import fingerprint
 from tessera.core.models import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE, ApiKey
 from tessera.core.ratelimits import spend
+from tessera.core.requeststate import state_of
 
 AUTH_FAILURES = "api-auth-failures"  # the rate-limit counter of failed keys, per client IP
 
@@ -46,20 +47,20 @@ def key_from_request(request: HttpRequest) -> ApiKey | None:
     """The request's API key, looked up once per request (the idempotency layer asks too).
     A client past its allowance of failed keys gets none, without its key being checked:
     guessing keys costs the guesser, not the database."""
-    cached = getattr(request, "_tessera_api_key", None)
-    if cached is not None or getattr(request, "_tessera_api_key_checked", False):
-        return cached
+    state = state_of(request)
+    if state.api_key_checked:
+        return state.api_key
     header = request.headers.get("Authorization", "")
     key = None
     if header:  # no credential is no guess: only a key sent and refused counts
-        request._tessera_locked_out_for = _locked_out_for(request)  # type: ignore[attr-defined]
-        if request._tessera_locked_out_for is None:  # type: ignore[attr-defined]
+        state.locked_out_for = _locked_out_for(request)
+        if state.locked_out_for is None:
             scheme, _, token = header.partition(" ")
             key = authenticate_key(token.strip()) if scheme.lower() == "bearer" else None
             if key is None:
                 _auth_failures(request, count=True)
-    request._tessera_api_key = key  # type: ignore[attr-defined]
-    request._tessera_api_key_checked = True  # type: ignore[attr-defined]
+    state.api_key = key
+    state.api_key_checked = True
     return key
 
 
@@ -107,7 +108,7 @@ class ApiKeyAuth(HttpAuthBase):
 
     def __call__(self, request: HttpRequest) -> Any:
         key = key_from_request(request)
-        locked_out_for = getattr(request, "_tessera_locked_out_for", None)
+        locked_out_for = state_of(request).locked_out_for
         if key is None and locked_out_for is not None:
             raise RateLimited(
                 "Too many requests with an invalid API key from this address; "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any, TypeVar
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
@@ -10,12 +12,14 @@ from pydantic import Field
 
 from tessera.api.auth import admin_auth, read_auth, request_key
 from tessera.api.schemas import ERRORS, Input, Text
+from tessera.api.transactions import own_transactions
 from tessera.billing import webhooks
 from tessera.billing.models import Transaction
-from tessera.billing.refunds import get_transaction, refund_transaction
-from tessera.billing.services import cancel_transaction, capture_transaction
+from tessera.billing.refunds import refund_transaction
+from tessera.billing.services import cancel_transaction, capture_transaction, get_transaction
 
 router = Router(tags=["Stripe"])
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
 class WebhookOut(Schema):
@@ -119,6 +123,7 @@ def get_payment(request: HttpRequest, transaction_id: str) -> Transaction:
     auth=admin_auth,
     url_name="transaction_refund",
 )
+@own_transactions
 def refund(request: HttpRequest, transaction_id: str, payload: RefundIn) -> Status:
     """Refund part or all of a captured payment; 409 `refund_exceeds_remaining` beyond what
     is left. What the payment bought is reversed (a top-up's points are taken back)."""
@@ -133,25 +138,22 @@ def refund(request: HttpRequest, transaction_id: str, payload: RefundIn) -> Stat
     )
 
 
-@router.post(
-    "/transactions/{transaction_id}/capture",
-    response={200: TransactionOut, **ERRORS},
-    auth=admin_auth,
-    url_name="transaction_capture",
-)
+def _authorisation_action(path: str, *, url_name: str) -> Callable[[Handler], Handler]:
+    """The route of an admin action on an authorised payment, answered with the payment."""
+    return router.post(
+        path, response={200: TransactionOut, **ERRORS}, auth=admin_auth, url_name=url_name
+    )
+
+
+@_authorisation_action("/transactions/{transaction_id}/capture", url_name="transaction_capture")
+@own_transactions
 def capture(request: HttpRequest, transaction_id: str) -> Transaction:
     """Capture an authorised payment (idempotent)."""
-    get_transaction(transaction_id)
     return capture_transaction(transaction_id)
 
 
-@router.post(
-    "/transactions/{transaction_id}/cancel",
-    response={200: TransactionOut, **ERRORS},
-    auth=admin_auth,
-    url_name="transaction_cancel",
-)
+@_authorisation_action("/transactions/{transaction_id}/cancel", url_name="transaction_cancel")
+@own_transactions
 def cancel(request: HttpRequest, transaction_id: str) -> Transaction:
     """Release an authorisation that will not be captured (idempotent)."""
-    get_transaction(transaction_id)
     return cancel_transaction(transaction_id)

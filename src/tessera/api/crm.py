@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from django.db.models.functions import Lower
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
@@ -23,26 +22,53 @@ from tessera.api.schemas import (
     reject_unknown_query,
 )
 from tessera.core.pagination import paginate
-from tessera.crm import services
-from tessera.crm.models import Account, Contact, Lead, TimelineEntry
-from tessera.crm.services import Saved, match_summary
+from tessera.crm import search, services
+from tessera.crm.inputs import (
+    AccountChanges,
+    AccountInput,
+    ContactChanges,
+    ContactInput,
+    PersonSearch,
+    Saved,
+    TimelineQuery,
+)
+from tessera.crm.models import Account, Contact, Lead
 
 router = Router(tags=["CRM"])
 
+# A person's and an organisation's fields, each as long as the column that stores it: the
+# create, edit and match bodies all read them so.
+PersonName = Annotated[Text, Field(max_length=120)]
+FirstName = PersonName
+LastName = Annotated[NonBlank, Field(max_length=120)]
+Phone = Annotated[Text, Field(max_length=40)]
+Company = Annotated[Text, Field(max_length=255)]
+JobTitle = Annotated[Text, Field(max_length=128)]
+Street = Annotated[Text, Field(max_length=255)]
+City = Annotated[Text, Field(max_length=120)]
+PostalCode = Annotated[Text, Field(max_length=32)]
+Country = Annotated[Text, Field(max_length=80)]
+AccountId = Annotated[Text, Field(max_length=40)]
+AccountName = Annotated[NonBlank, Field(max_length=255)]
+Website = Annotated[Text, Field(max_length=255)]
+
 
 class PersonIn(Input):
-    first_name: Text = Field("", max_length=120)
-    last_name: NonBlank = Field(..., max_length=120)
+    first_name: FirstName = ""
+    last_name: LastName
     email: Email | None = None
-    phone: Text = Field("", max_length=40)
-    company: Text = Field("", max_length=255)
-    title: Text = Field("", max_length=128)
-    street: Text = Field("", max_length=255)
-    city: Text = Field("", max_length=120)
-    postal_code: Text = Field("", max_length=32)
-    country: Text = Field("", max_length=80)
+    phone: Phone = ""
+    company: Company = ""
+    title: JobTitle = ""
+    street: Street = ""
+    city: City = ""
+    postal_code: PostalCode = ""
+    country: Country = ""
     birthdate: IsoDate | None = None
-    account_id: Text | None = Field(None, max_length=40)
+    account_id: AccountId | None = None
+
+    def as_input(self) -> ContactInput:
+        return ContactInput(**self.model_dump())
 
 
 class PersonOut(Schema):
@@ -64,19 +90,32 @@ class PersonOut(Schema):
     updated_at: datetime
 
 
-class PersonPatch(Input):
-    first_name: Text | None = Field(None, max_length=120)
-    last_name: NonBlank | None = Field(None, max_length=120)
-    email: Email | None = None
-    phone: Text | None = Field(None, max_length=40)
-    company: Text | None = Field(None, max_length=255)
-    title: Text | None = Field(None, max_length=128)
-    street: Text | None = Field(None, max_length=255)
-    city: Text | None = Field(None, max_length=120)
-    postal_code: Text | None = Field(None, max_length=32)
-    country: Text | None = Field(None, max_length=80)
+class PersonFieldsPatch(Input):
+    """A person's fields, each optional. An edit and a match lookup read them so; an edit
+    redeclares the name and email it requires in their stricter forms (a field redeclared
+    keeps its place in the body)."""
+
+    first_name: FirstName | None = None
+    last_name: PersonName | None = None
+    email: Text | None = Field(None, max_length=254)
+    phone: Phone | None = None
+    company: Company | None = None
+    title: JobTitle | None = None
+    street: Street | None = None
+    city: City | None = None
+    postal_code: PostalCode | None = None
+    country: Country | None = None
     birthdate: IsoDate | None = None
-    account_id: Text | None = Field(None, max_length=40)
+
+
+class PersonPatch(PersonFieldsPatch):
+    last_name: LastName | None = None
+    email: Email | None = None
+    account_id: AccountId | None = None
+
+    def as_changes(self) -> ContactChanges:
+        # Only what was sent changes; an explicit null clears a text field.
+        return ContactChanges(**self.model_dump(exclude_unset=True))
 
 
 class DuplicateOut(Schema):
@@ -87,13 +126,16 @@ class DuplicateOut(Schema):
 
 
 class AccountIn(Input):
-    name: NonBlank = Field(..., max_length=255)
-    website: Text = Field("", max_length=255)
-    phone: Text = Field("", max_length=40)
-    street: Text = Field("", max_length=255)
-    city: Text = Field("", max_length=120)
-    postal_code: Text = Field("", max_length=32)
-    country: Text = Field("", max_length=80)
+    name: AccountName
+    website: Website = ""
+    phone: Phone = ""
+    street: Street = ""
+    city: City = ""
+    postal_code: PostalCode = ""
+    country: Country = ""
+
+    def as_input(self) -> AccountInput:
+        return AccountInput(**self.model_dump())
 
 
 class PersonSavedOut(PersonOut):
@@ -103,13 +145,16 @@ class PersonSavedOut(PersonOut):
 
 
 class AccountPatch(Input):
-    name: NonBlank | None = Field(None, max_length=255)
-    website: Text | None = Field(None, max_length=255)
-    phone: Text | None = Field(None, max_length=40)
-    street: Text | None = Field(None, max_length=255)
-    city: Text | None = Field(None, max_length=120)
-    postal_code: Text | None = Field(None, max_length=32)
-    country: Text | None = Field(None, max_length=80)
+    name: AccountName | None = None
+    website: Website | None = None
+    phone: Phone | None = None
+    street: Street | None = None
+    city: City | None = None
+    postal_code: PostalCode | None = None
+    country: Country | None = None
+
+    def as_changes(self) -> AccountChanges:
+        return AccountChanges(**self.model_dump(exclude_unset=True))
 
 
 class AccountOut(Schema):
@@ -143,50 +188,33 @@ class TimelineOut(Schema):
 class ListQuery(PageQuery):
     email: Text | None = Field(None, max_length=254)
 
-
-def _person_data(payload: PersonIn) -> dict[str, Any]:
-    data = payload.model_dump()
-    data["email"] = data["email"] or ""
-    return data
+    def as_search(self) -> PersonSearch:
+        return PersonSearch(self.email, self.limit, self.cursor)
 
 
 def _saved(saved: Saved[Any]) -> Any:
+    """The record as the API answers it, with the duplicates an ``allow`` rule found."""
     record = saved.record
-    record.duplicates = [match_summary(m) for m in saved.duplicates]
+    record.duplicates = saved.summaries
     return record
-
-
-def _patch(payload: PersonPatch | AccountPatch) -> dict[str, Any]:
-    # Only what was sent changes; an explicit null clears a text field.
-    data = payload.model_dump(exclude_unset=True)
-    return {
-        k: ("" if v is None and k not in {"birthdate", "account_id"} else v)
-        for k, v in data.items()
-    }
-
-
-def _email_filter(qs: Any, email: str | None) -> Any:
-    if email:
-        return qs.annotate(email_lower=Lower("email")).filter(email_lower=email.strip().lower())
-    return qs
 
 
 @router.post("/contacts", response={201: PersonSavedOut, **ERRORS}, auth=write_auth)
 def create_contact(request: HttpRequest, payload: PersonIn) -> Status:
     """Create a contact. Active duplicate rules run first: a `block` rule answers 409
     `duplicate_blocked` with the matches; an `allow` rule creates and lists `duplicates`."""
-    return Status(201, _saved(services.create_contact(_person_data(payload))))
+    return Status(201, _saved(services.create_contact(payload.as_input())))
 
 
 @router.patch("/contacts/{contact_id}", response={200: PersonSavedOut, **ERRORS}, auth=write_auth)
 def update_contact(request: HttpRequest, contact_id: str, payload: PersonPatch) -> Any:
-    return _saved(services.update_contact(contact_id, _patch(payload)))
+    return _saved(services.update_contact(contact_id, payload.as_changes()))
 
 
 @router.get("/contacts", response={200: PageOut[PersonOut], **ERRORS}, auth=read_auth)
 def list_contacts(request: HttpRequest, q: Query[ListQuery]) -> Any:
     reject_unknown_query(request, ListQuery)
-    return paginate(_email_filter(Contact.objects.all(), q.email), limit=q.limit, cursor=q.cursor)
+    return search.search_contacts(q.as_search())
 
 
 @router.get("/contacts/{contact_id}", response={200: PersonOut, **ERRORS}, auth=read_auth)
@@ -201,25 +229,23 @@ def get_contact(request: HttpRequest, contact_id: str) -> Contact:
 )
 def contact_timeline(request: HttpRequest, contact_id: str, q: Query[PageQuery]) -> Any:
     reject_unknown_query(request, PageQuery)
-    contact = services.get_contact(contact_id)
-    entries = TimelineEntry.objects.filter(contact=contact)
-    return paginate(entries, limit=q.limit, cursor=q.cursor)
+    return search.contact_timeline(TimelineQuery(contact_id, q.limit, q.cursor))
 
 
 @router.post("/leads", response={201: PersonSavedOut, **ERRORS}, auth=write_auth)
 def create_lead(request: HttpRequest, payload: PersonIn) -> Status:
-    return Status(201, _saved(services.create_lead(_person_data(payload))))
+    return Status(201, _saved(services.create_lead(payload.as_input())))
 
 
 @router.patch("/leads/{lead_id}", response={200: PersonSavedOut, **ERRORS}, auth=write_auth)
 def update_lead(request: HttpRequest, lead_id: str, payload: PersonPatch) -> Any:
-    return _saved(services.update_lead(lead_id, _patch(payload)))
+    return _saved(services.update_lead(lead_id, payload.as_changes()))
 
 
 @router.get("/leads", response={200: PageOut[PersonOut], **ERRORS}, auth=read_auth)
 def list_leads(request: HttpRequest, q: Query[ListQuery]) -> Any:
     reject_unknown_query(request, ListQuery)
-    return paginate(_email_filter(Lead.objects.all(), q.email), limit=q.limit, cursor=q.cursor)
+    return search.search_leads(q.as_search())
 
 
 @router.get("/leads/{lead_id}", response={200: PersonOut, **ERRORS}, auth=read_auth)
@@ -229,12 +255,12 @@ def get_lead(request: HttpRequest, lead_id: str) -> Lead:
 
 @router.post("/accounts", response={201: AccountSavedOut, **ERRORS}, auth=write_auth)
 def create_account(request: HttpRequest, payload: AccountIn) -> Status:
-    return Status(201, _saved(services.create_account(payload.model_dump())))
+    return Status(201, _saved(services.create_account(payload.as_input())))
 
 
 @router.patch("/accounts/{account_id}", response={200: AccountSavedOut, **ERRORS}, auth=write_auth)
 def update_account(request: HttpRequest, account_id: str, payload: AccountPatch) -> Any:
-    return _saved(services.update_account(account_id, _patch(payload)))
+    return _saved(services.update_account(account_id, payload.as_changes()))
 
 
 @router.get("/accounts", response={200: PageOut[AccountOut], **ERRORS}, auth=read_auth)

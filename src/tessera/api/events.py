@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router, Status
+from ninja import Query, Router, Schema, Status
 
 from tessera.api import events_schemas as s
 from tessera.api.auth import admin_auth, limit_checkouts, read_auth, request_key, write_auth
 from tessera.api.schemas import ERRORS, PageOut, PageQuery, reject_unknown_query
+from tessera.api.transactions import own_transactions
+from tessera.billing.models import Invoice, Transaction
 from tessera.core.pagination import paginate
 from tessera.events import cancellation, checkin, services, waitlist
 from tessera.events import checkout as saga
@@ -18,89 +20,78 @@ from tessera.events.requests import AnswerIn, AttendeeIn, CheckoutIn, LineIn, Pa
 
 router = Router(tags=["Events"])
 PAYMENT_ERRORS = {**ERRORS, 402: ERRORS[422], 502: ERRORS[422]}
+Out = TypeVar("Out", bound=Schema)
 
 
-def _item(item: EventItem) -> dict[str, Any]:
-    return {
-        **{f: getattr(item, f) for f in s.EventItemOut.model_fields if f != "available"},
-        "available": services.available(item.capacity, item.sold, item.waiting),
-    }
+def _render(schema: type[Out], record: object, **computed: Any) -> Out:
+    """``schema`` filled from ``record``'s attributes of the same names; ``computed`` gives
+    the fields the record has no attribute for (or renders differently)."""
+    return schema(
+        **{f: computed[f] if f in computed else getattr(record, f) for f in schema.model_fields}
+    )
 
 
-def _event(event: Event) -> dict[str, Any]:
-    fields = {
-        f: getattr(event, f) for f in s.EventOut.model_fields if f not in ("available", "items")
-    }
-    return {
-        **fields,
-        "available": services.available(event.capacity, event.sold, 0),
-        "items": [_item(i) for i in event.items.all()],
-    }
+def _item(item: EventItem) -> s.EventItemOut:
+    available = services.available(item.capacity, item.sold, item.waiting)
+    return _render(s.EventItemOut, item, available=available)
 
 
-def _attendee(a: Attendee) -> dict[str, Any]:
-    data = {f: getattr(a, f, None) for f in s.AttendeeOut.model_fields}
-    data["code"] = a.code or None
-    return data
+def _event(event: Event) -> s.EventOut:
+    return _render(
+        s.EventOut,
+        event,
+        available=services.available(event.capacity, event.sold, 0),
+        items=[_item(i) for i in event.items.all()],
+    )
 
 
-def _checkout(checkout: Checkout, client_secret: str | None = None) -> dict[str, Any]:
+def _attendee(a: Attendee) -> s.AttendeeOut:
+    return _render(s.AttendeeOut, a, code=a.code or None)
+
+
+def _invoice(invoice: Invoice) -> s.CheckoutInvoiceOut:
+    lines = sorted(invoice.lines.all(), key=lambda line: line.position)
+    return _render(
+        s.CheckoutInvoiceOut,
+        invoice,
+        bill_to_contact_id=invoice.bill_to_id,
+        lines=[_render(s.CheckoutLineOut, line) for line in lines],
+    )
+
+
+def _transaction(txn: Transaction) -> s.CheckoutTransactionOut:
+    card = txn.payment_method.stripe_id if txn.payment_method else None
+    return _render(s.CheckoutTransactionOut, txn, payment_method_id=card)
+
+
+def _checkout(checkout: Checkout, client_secret: str | None = None) -> s.CheckoutOut:
     invoice, txn = checkout.invoice, checkout.transaction
-    return {
-        "id": checkout.pk,
-        "event_id": checkout.event_id,
-        "status": checkout.status,
-        "contact_id": checkout.buyer_id,
-        "total": checkout.total,
-        "currency": checkout.currency,
-        "payment": checkout.payment,
-        "points": checkout.points,
-        "attendees": [_attendee(a) for a in sorted(checkout.attendees.all(), key=lambda a: a.pk)],
-        "invoice": None
-        if invoice is None
-        else {
-            "id": invoice.pk,
-            "number": invoice.number,
-            "status": invoice.status,
-            "total": invoice.total,
-            "currency": invoice.currency,
-            "bill_to_contact_id": invoice.bill_to_id,
-            "lines": [
-                {f: getattr(line, f) for f in s.CheckoutLineOut.model_fields}
-                for line in sorted(invoice.lines.all(), key=lambda line: line.position)
-            ],
-        },
-        "transaction": None
-        if txn is None
-        else {
-            "id": txn.pk,
-            "status": txn.status,
-            "amount": txn.amount,
-            "currency": txn.currency,
-            "payment_method_id": txn.payment_method.stripe_id if txn.payment_method else None,
-            "stripe_payment_intent_id": txn.stripe_payment_intent_id,
-        },
-        "client_secret": client_secret,
-        "hold_expires_at": checkout.hold_expires_at,
-        "failure_code": checkout.failure_code,
-        "created_at": checkout.created_at,
-    }
+    return _render(
+        s.CheckoutOut,
+        checkout,
+        contact_id=checkout.buyer_id,
+        attendees=[_attendee(a) for a in sorted(checkout.attendees.all(), key=lambda a: a.pk)],
+        invoice=None if invoice is None else _invoice(invoice),
+        transaction=None if txn is None else _transaction(txn),
+        client_secret=client_secret,
+    )
+
+
+def _person(p: s.BuyerIn) -> PersonIn:
+    return PersonIn(p.first_name, p.last_name, p.email or "", p.phone, p.company)
 
 
 def _checkout_in(event_id: str, body: s.CheckoutBodyIn) -> CheckoutIn:
-    def person(p: Any) -> PersonIn:
-        return PersonIn(p.first_name, p.last_name, p.email or "", p.phone, p.company)
-
     def answers(items: list[s.CheckoutAnswerIn]) -> tuple[AnswerIn, ...]:
         return tuple(AnswerIn(a.question_id, a.value) for a in items)
 
     payment = body.payment
     return CheckoutIn(
         event_id=event_id,
-        buyer=person(body.buyer),
+        buyer=_person(body.buyer),
         attendees=tuple(
             AttendeeIn(
-                person(a),
+                _person(a),
                 tuple(LineIn(i.item_id, i.quantity, i.amount) for i in a.items),
                 answers(a.answers),
             )
@@ -128,8 +119,8 @@ def create_event(request: HttpRequest, payload: s.EventIn) -> Status:
 
 
 @router.patch("/events/{event_id}", response={200: s.EventOut, **ERRORS}, auth=admin_auth)
-def update_event(request: HttpRequest, event_id: str, payload: s.EventPatch) -> Any:
-    changes = services.EventChanges(payload.model_dump(exclude_unset=True))
+def update_event(request: HttpRequest, event_id: str, payload: s.EventPatch) -> s.EventOut:
+    changes = services.EventChanges(**payload.model_dump(exclude_unset=True))
     return _event(services.update_event(event_id, changes))
 
 
@@ -149,16 +140,8 @@ def add_question(request: HttpRequest, event_id: str, payload: s.EventQuestionIn
         **{**data, "options": data["options"] or (), "item_ids": data["item_ids"] or ()}
     )
     question = services.add_question(event_id, spec)
-    return Status(
-        201,
-        {
-            **{
-                f: getattr(question, f)
-                for f in ("id", "label", "type", "required", "options", "per_attendee")
-            },
-            "item_ids": sorted(i.pk for i in question.items.all()),
-        },
-    )
+    item_ids = sorted(i.pk for i in question.items.all())
+    return Status(201, _render(s.EventQuestionOut, question, item_ids=item_ids))
 
 
 @router.post(
@@ -169,8 +152,8 @@ def add_promo_code(request: HttpRequest, event_id: str, payload: s.PromoCodeIn) 
     promo = services.add_promo_code(
         event_id, services.PromoSpec(**{**data, "item_ids": data["item_ids"] or ()})
     )
-    fields = {f: getattr(promo, f) for f in s.PromoCodeOut.model_fields if f != "item_ids"}
-    return Status(201, {**fields, "item_ids": sorted(i.pk for i in promo.items.all())})
+    item_ids = sorted(i.pk for i in promo.items.all())
+    return Status(201, _render(s.PromoCodeOut, promo, item_ids=item_ids))
 
 
 # --- reads ---------------------------------------------------------------------------------
@@ -185,7 +168,7 @@ def list_events(request: HttpRequest, q: Query[PageQuery]) -> Any:
 
 
 @router.get("/events/{event_id}", response={200: s.EventOut, **ERRORS}, auth=read_auth)
-def get_event(request: HttpRequest, event_id: str) -> Any:
+def get_event(request: HttpRequest, event_id: str) -> s.EventOut:
     return _event(services.get_event(event_id))
 
 
@@ -207,12 +190,12 @@ def list_attendees(request: HttpRequest, event_id: str, q: Query[s.AttendeesQuer
 
 
 @router.get("/checkouts/{checkout_id}", response={200: s.CheckoutOut, **ERRORS}, auth=read_auth)
-def get_checkout(request: HttpRequest, checkout_id: str) -> Any:
+def get_checkout(request: HttpRequest, checkout_id: str) -> s.CheckoutOut:
     return _checkout(services.get_checkout(checkout_id))
 
 
 @router.get("/attendees/{attendee_id}", response={200: s.AttendeeOut, **ERRORS}, auth=read_auth)
-def get_attendee(request: HttpRequest, attendee_id: str) -> Any:
+def get_attendee(request: HttpRequest, attendee_id: str) -> s.AttendeeOut:
     return _attendee(services.get_attendee(attendee_id))
 
 
@@ -225,6 +208,7 @@ def get_attendee(request: HttpRequest, attendee_id: str) -> Any:
     auth=write_auth,
     url_name="event_checkout",
 )
+@own_transactions
 def check_out(request: HttpRequest, event_id: str, payload: s.CheckoutBodyIn) -> Status:
     """Register attendees and pay (see the contract). 201 `paid` or `free`; 202
     `requires_action` with the `client_secret` for 3-D Secure (places held meanwhile);
@@ -246,43 +230,33 @@ def check_out(request: HttpRequest, event_id: str, payload: s.CheckoutBodyIn) ->
 def join_waitlist(request: HttpRequest, event_id: str, payload: s.WaitlistIn) -> Status:
     """Queue a person for a sold-out item (409 `places_available` while it has places); 200
     with their entry if they are already waiting."""
-    p = payload.person
-    person = PersonIn(p.first_name, p.last_name, p.email or "", p.phone, p.company)
-    joined = waitlist.join_waitlist(event_id, payload.item_id, person)
-    entry = joined.entry
-    body = {f: getattr(entry, f) for f in s.WaitlistOut.model_fields}
-    return Status(201 if joined.created else 200, body)
+    joined = waitlist.join_waitlist(event_id, payload.item_id, _person(payload.person))
+    return Status(201 if joined.created else 200, _render(s.WaitlistOut, joined.entry))
 
 
 @router.post("/check-ins", response={200: s.CheckInOut, **ERRORS}, auth=write_auth)
-def check_in_code(request: HttpRequest, payload: s.CheckInIn) -> Any:
+def check_in_code(request: HttpRequest, payload: s.CheckInIn) -> s.CheckInOut:
     """Check in by the signed code in a ticket's QR: 409 `already_checked_in` (with when),
     `cancelled`, `not_registered`, `wrong_event`; 422 `invalid_code` for a forged code."""
-    return checkin.check_in_code(payload.code, event_id=payload.event_id).__dict__
+    return _render(s.CheckInOut, checkin.check_in_code(payload.code, event_id=payload.event_id))
 
 
 @router.post(
     "/attendees/{attendee_id}/check-in", response={200: s.CheckInOut, **ERRORS}, auth=write_auth
 )
-def check_in(request: HttpRequest, attendee_id: str) -> Any:
-    return checkin.check_in(attendee_id).__dict__
+def check_in(request: HttpRequest, attendee_id: str) -> s.CheckInOut:
+    return _render(s.CheckInOut, checkin.check_in(attendee_id))
 
 
-def _refund_out(refunded: cancellation.Refunded) -> dict[str, Any]:
-    note = refunded.credit_note
-    return {
-        "credit_note": {
-            "id": note.pk,
-            "number": note.number,
-            "total": note.total,
-            "currency": note.currency,
-            "credits_invoice_id": note.credits_id,
-        },
-        "refund_id": refunded.refund.pk if refunded.refund else None,
-        "refund_status": refunded.refund.status if refunded.refund else None,
-        "amount": -note.total,
-        "points_returned": refunded.points,
-    }
+def _refund_out(refunded: cancellation.Refunded) -> s.InvoiceRefundOut:
+    note, refund = refunded.credit_note, refunded.refund
+    return s.InvoiceRefundOut(
+        credit_note=_render(s.CreditNoteSummaryOut, note, credits_invoice_id=note.credits_id),
+        refund_id=refund.pk if refund else None,
+        refund_status=refund.status if refund else None,
+        amount=-note.total,
+        points_returned=refunded.points,
+    )
 
 
 @router.post(
@@ -291,13 +265,18 @@ def _refund_out(refunded: cancellation.Refunded) -> dict[str, Any]:
     auth=admin_auth,
     url_name="attendee_cancel",
 )
-def cancel(request: HttpRequest, attendee_id: str, payload: s.AttendeeCancelIn) -> Any:
+@own_transactions
+def cancel(
+    request: HttpRequest, attendee_id: str, payload: s.AttendeeCancelIn
+) -> s.AttendeeCancelOut:
     """Cancel a ticket: its places back (offered to the waitlist); with `refund` a credit
     note for the attendee's lines and the card refunded or the points returned."""
     attendee, refunded = cancellation.cancel_attendee(
         attendee_id, refund=payload.refund, request_key=request_key(request)
     )
-    return {"attendee": _attendee(attendee), "refund": _refund_out(refunded) if refunded else None}
+    return s.AttendeeCancelOut(
+        attendee=_attendee(attendee), refund=_refund_out(refunded) if refunded else None
+    )
 
 
 @router.post(
@@ -306,6 +285,7 @@ def cancel(request: HttpRequest, attendee_id: str, payload: s.AttendeeCancelIn) 
     auth=admin_auth,
     url_name="invoice_refund",
 )
+@own_transactions
 def refund_invoice(request: HttpRequest, invoice_id: str, payload: s.InvoiceRefundIn) -> Status:
     """Refund part or all of a paid checkout with a credit note; 409
     `refund_exceeds_remaining` beyond what remains."""

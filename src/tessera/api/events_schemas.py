@@ -131,12 +131,7 @@ class CheckoutAnswerIn(Input):
     value: Any = Field(..., description="text, number, option(s), true/false or a date")
 
 
-class CheckoutAttendeeIn(Input):
-    first_name: Text = Field("", max_length=120)
-    last_name: NonBlank = Field(..., max_length=120)
-    email: Email | None = None
-    phone: Text = Field("", max_length=40)
-    company: Text = Field("", max_length=255)
+class CheckoutAttendeeIn(BuyerIn):  # a person, as the buyer is, and what they hold
     items: list[CheckoutLineIn] = Field(..., min_length=1, max_length=50)
     answers: list[CheckoutAnswerIn] = Field(default_factory=list, max_length=100)
 

@@ -1,7 +1,7 @@
 """Invoices and credit notes, read only: the JSON record and the PDF.
 
 Refunds against an invoice (``POST /invoices/{id}/refunds``) belong to the events router,
-which builds them on ``billing.invoices.issue_credit_note``.
+which builds them on ``billing.credit_notes.issue_credit_note``.
 """
 
 from __future__ import annotations
@@ -9,15 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 
 from tessera.api.auth import read_auth
 from tessera.api.schemas import ERRORS
-from tessera.billing.invoices import render_invoice_pdf
+from tessera.billing import invoices
 from tessera.billing.models import Invoice
-from tessera.core.lookup import get_by_id
 
 router = Router(tags=["Invoices"])
 
@@ -90,13 +88,6 @@ class InvoiceOut(Schema):
         return list(obj.credit_notes.all())
 
 
-def _invoices() -> QuerySet[Invoice]:
-    issued_notes = Invoice.objects.exclude(status=Invoice.Status.DRAFT).order_by("issued_at", "pk")
-    return Invoice.objects.select_related("bill_to", "credits").prefetch_related(
-        "lines", Prefetch("credit_notes", queryset=issued_notes)
-    )
-
-
 PDF_OPENAPI = {
     "responses": {
         "200": {
@@ -120,9 +111,9 @@ PDF_OPENAPI = {
 def get_invoice_pdf(request: HttpRequest, invoice_id: str) -> HttpResponse:
     """The printable invoice: `Content-Disposition: inline` with the invoice number as the
     file name."""
-    invoice = get_by_id(_invoices(), invoice_id, "invoice")
-    response = HttpResponse(render_invoice_pdf(invoice), content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{invoice.number or invoice.pk}.pdf"'
+    pdf = invoices.get_invoice_pdf(invoice_id)
+    response = HttpResponse(pdf.content, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{pdf.filename}"'
     return response
 
 
@@ -136,4 +127,4 @@ def get_invoice(request: HttpRequest, invoice_id: str) -> Invoice:
     """An invoice or credit note with its lines, tax per rate (`taxes`) and, for an
     invoice, its `credit_notes`. An issued invoice never changes: refunds and cancellations
     add credit notes."""
-    return get_by_id(_invoices(), invoice_id, "invoice")
+    return invoices.get_invoice(invoice_id)

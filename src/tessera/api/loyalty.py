@@ -27,9 +27,15 @@ from tessera.api.schemas import (
     exactly_one_of,
     reject_unknown_query,
 )
+from tessera.api.transactions import own_transactions
 from tessera.core.pagination import paginate
-from tessera.loyalty import activities, adjustments, credit, ordering, programs
-from tessera.loyalty.models import Activity, Member, Order, Product, Program, WalletTransaction
+from tessera.crm.inputs import ContactInput
+from tessera.loyalty import activities, adjustments, credit, ordering, programs, wallet
+from tessera.loyalty.activities import ActivitySpec, CompletionResult
+from tessera.loyalty.models import Activity, Member, Order, Product, Program
+from tessera.loyalty.ordering import OrderLineSpec, ProductSpec
+from tessera.loyalty.programs import ProgramSpec
+from tessera.loyalty.wallet import WalletBalance
 
 router = Router(tags=["Loyalty"])
 ERRORS_402 = {**ERRORS, 402: ERRORS[422]}
@@ -89,8 +95,8 @@ class MemberOut(Schema):
     created_at: datetime
 
     @staticmethod
-    def resolve_wallet(obj: Member) -> dict[str, Any]:
-        return _wallet(obj)
+    def resolve_wallet(obj: Member) -> WalletBalance:
+        return wallet.wallet_balance(obj)
 
 
 class WalletTransactionOut(Schema):
@@ -188,6 +194,7 @@ class CompletionIn(Input):
     watched_seconds: int | None = Field(None, ge=0, le=10**7)
 
 
+# Rendered from a CompletionResult (no docstring here: it would enter the API document).
 class CompletionOut(Schema):
     id: str
     activity_id: str
@@ -197,6 +204,30 @@ class CompletionOut(Schema):
     wallet_transaction: WalletTransactionOut | None
     balance_after: int
     created_at: datetime
+
+    @staticmethod
+    def resolve_id(obj: CompletionResult) -> str:
+        return str(obj.completion.pk)
+
+    @staticmethod
+    def resolve_activity_id(obj: CompletionResult) -> str:
+        return str(obj.completion.activity_id)
+
+    @staticmethod
+    def resolve_member_id(obj: CompletionResult) -> str:
+        return str(obj.completion.member_id)
+
+    @staticmethod
+    def resolve_correct(obj: CompletionResult) -> bool:
+        return obj.completion.correct
+
+    @staticmethod
+    def resolve_points_earned(obj: CompletionResult) -> int:
+        return obj.completion.points_awarded
+
+    @staticmethod
+    def resolve_created_at(obj: CompletionResult) -> datetime:
+        return obj.completion.created_at
 
 
 class ProductIn(Input):
@@ -250,18 +281,9 @@ class OrderOut(Schema):
         return list(obj.lines.all())
 
 
-def _wallet(member: Member) -> dict[str, Any]:
-    member.wallet.refresh_from_db(fields=["balance"])
-    return {
-        "balance": member.wallet.balance,
-        "currency": "PTS",
-        "low_balance_threshold": member.program.low_balance_threshold,
-    }
-
-
 @router.post("/programs", response={201: ProgramOut, **ERRORS}, auth=admin_auth)
 def create_program(request: HttpRequest, payload: ProgramIn) -> Status:
-    return Status(201, programs.create_program(payload.model_dump()))
+    return Status(201, programs.create_program(ProgramSpec(**payload.model_dump())))
 
 
 @router.get("/programs/{program_id}", response={200: ProgramOut, **ERRORS}, auth=read_auth)
@@ -275,9 +297,10 @@ def enroll(request: HttpRequest, payload: MemberIn) -> Status:
     contact is reused); 200 with the existing membership if they are already enrolled."""
     member, created = programs.enroll_member(
         payload.program_id,
-        contact=payload.contact.model_dump(exclude_none=True) if payload.contact else None,
+        contact=ContactInput(**payload.contact.model_dump()) if payload.contact else None,
         contact_id=payload.contact_id,
     )
+    # Read back with the program, contact and wallet the answer shows.
     return Status(201 if created else 200, programs.get_member(member.pk))
 
 
@@ -287,8 +310,8 @@ def get_member(request: HttpRequest, member_id: str) -> Member:
 
 
 @router.get("/members/{member_id}/wallet", response={200: WalletOut, **ERRORS}, auth=read_auth)
-def get_wallet(request: HttpRequest, member_id: str) -> dict[str, Any]:
-    return _wallet(programs.get_member(member_id))
+def get_wallet(request: HttpRequest, member_id: str) -> WalletBalance:
+    return wallet.wallet_balance(programs.get_member(member_id))
 
 
 @router.get(
@@ -299,8 +322,8 @@ def get_wallet(request: HttpRequest, member_id: str) -> dict[str, Any]:
 def wallet_transactions(request: HttpRequest, member_id: str, q: Query[PageQuery]) -> Any:
     """Every point earned and spent, newest first."""
     reject_unknown_query(request, PageQuery)
-    member = programs.get_member(member_id)
-    return paginate(WalletTransaction.objects.filter(member=member), limit=q.limit, cursor=q.cursor)
+    transactions = wallet.wallet_transactions(programs.get_member(member_id))
+    return paginate(transactions, limit=q.limit, cursor=q.cursor)
 
 
 @router.post(
@@ -320,7 +343,7 @@ def adjust(request: HttpRequest, member_id: str, payload: AdjustmentIn) -> Statu
 
 @router.post("/activities", response={201: ActivityOut, **ERRORS}, auth=admin_auth)
 def create_activity(request: HttpRequest, payload: Body[ActivityIn]) -> Status:
-    return Status(201, activities.create_activity(payload.model_dump()))
+    return Status(201, activities.create_activity(ActivitySpec(**payload.model_dump())))
 
 
 @router.get("/activities/{activity_id}", response={200: ActivityOut, **ERRORS}, auth=read_auth)
@@ -338,26 +361,16 @@ def complete(
 ) -> Status:
     """Complete an activity once; a second completion is 409 `already_completed`. A wrong
     answer is recorded and earns nothing."""
-    completion = activities.complete_activity(member_id, activity_id, payload.model_dump())
-    member = programs.get_member(member_id)
-    return Status(
-        201,
-        {
-            "id": completion.pk,
-            "activity_id": activity_id,
-            "member_id": member_id,
-            "correct": completion.correct,
-            "points_earned": completion.points_awarded,
-            "wallet_transaction": completion.wallet_transaction,
-            "balance_after": member.wallet.balance,
-            "created_at": completion.created_at,
-        },
-    )
+    result = activities.complete_activity(
+        member_id, activity_id, answer=payload.answer, option=payload.option,
+        watched_seconds=payload.watched_seconds,
+    )  # fmt: skip
+    return Status(201, result)
 
 
 @router.post("/products", response={201: ProductOut, **ERRORS}, auth=admin_auth)
 def create_product(request: HttpRequest, payload: ProductIn) -> Status:
-    return Status(201, ordering.create_product(payload.model_dump()))
+    return Status(201, ordering.create_product(ProductSpec(**payload.model_dump())))
 
 
 @router.get("/products/{product_id}", response={200: ProductOut, **ERRORS}, auth=read_auth)
@@ -369,8 +382,8 @@ def get_product(request: HttpRequest, product_id: str) -> Product:
 def place_order(request: HttpRequest, member_id: str, payload: OrderIn) -> Status:
     """Pay from the wallet. 402 `insufficient_balance` if it does not cover the order
     (nothing is charged; the system admin is emailed); 409 `sold_out` if stock is short."""
-    order = ordering.place_order(member_id, [line.model_dump() for line in payload.lines])
-    return Status(201, order)
+    lines = [OrderLineSpec(line.product_id, line.quantity) for line in payload.lines]
+    return Status(201, ordering.place_order(member_id, lines).order)
 
 
 @router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS}, auth=read_auth)
@@ -381,7 +394,7 @@ def get_order(request: HttpRequest, order_id: str) -> Order:
 @router.post("/orders/{order_id}/refund", response={200: OrderOut, **ERRORS}, auth=write_auth)
 def refund(request: HttpRequest, order_id: str) -> Order:
     """Return the order's points and stock; once (a second refund is 409)."""
-    return ordering.refund_order(order_id)
+    return ordering.refund_order(order_id).order
 
 
 class CreditPurchaseIn(Input):
@@ -406,6 +419,7 @@ class CreditPurchaseOut(Schema):
     auth=write_auth,
     url_name="credit_purchase",
 )
+@own_transactions
 def purchase_credit(request: HttpRequest, member_id: str, payload: CreditPurchaseIn) -> Status:
     """Buy wallet credit by card (a Stripe PaymentMethod id; card data never reaches us).
     201 with the `credit_purchased` wallet transaction; 202 `requires_action` with the
@@ -415,5 +429,4 @@ def purchase_credit(request: HttpRequest, member_id: str, payload: CreditPurchas
         member_id, amount=payload.amount, currency=payload.currency,
         payment_method_id=payload.payment_method_id, request_key=request_key(request),
     )  # fmt: skip
-    body = {**out, "transaction_id": out["transaction"].pk}
-    return Status(201 if out["status"] == "succeeded" else 202, body)
+    return Status(201 if out.succeeded else 202, out)

@@ -10,10 +10,10 @@ from ninja import Body, Query, Router, Schema, Status
 from pydantic import Field, Tag, create_model
 
 from tessera.api.auth import admin_auth, read_auth
+from tessera.api.crm import Company, PersonFieldsPatch, Website
 from tessera.api.schemas import (
     ERRORS,
     Input,
-    IsoDate,
     NonBlank,
     PageOut,
     PageQuery,
@@ -22,20 +22,16 @@ from tessera.api.schemas import (
     reject_unknown_query,
 )
 from tessera.core.pagination import paginate
-from tessera.crm.matching import engine
+from tessera.crm.inputs import MatchQuery, MatchReport
 from tessera.crm.matching import services as rules_service
 from tessera.crm.matching.comparators import methods_for
 from tessera.crm.matching.models import MatchingRule
-from tessera.crm.services import match_summary
+from tessera.crm.search import find_duplicates
+from tessera.crm.services import ACCOUNT_FIELDS, PERSON_FIELDS
 
 router = Router(tags=["Matching"])
 
 ObjectName = Literal["contact", "lead", "account"]
-PERSON_FIELDS = (
-    "first_name", "last_name", "email", "phone", "company", "title", "street", "city",
-    "postal_code", "country", "birthdate",
-)  # fmt: skip
-ACCOUNT_FIELDS = ("name", "website", "phone", "street", "city", "postal_code", "country")
 LOGIC_PATTERN = r"^[0-9()\sANDORTandort]+$"
 
 
@@ -70,20 +66,9 @@ AccountCriterion = _criterion_union(ACCOUNT_FIELDS)
 AnyCriterion = _criterion_union(tuple(dict.fromkeys(PERSON_FIELDS + ACCOUNT_FIELDS)))
 
 
-class MatchRecordIn(Input):
-    first_name: Text | None = Field(None, max_length=120)
-    last_name: Text | None = Field(None, max_length=120)
-    email: Text | None = Field(None, max_length=254)
-    phone: Text | None = Field(None, max_length=40)
-    company: Text | None = Field(None, max_length=255)
-    title: Text | None = Field(None, max_length=128)
-    street: Text | None = Field(None, max_length=255)
-    city: Text | None = Field(None, max_length=120)
-    postal_code: Text | None = Field(None, max_length=32)
-    country: Text | None = Field(None, max_length=80)
-    birthdate: IsoDate | None = None
-    name: Text | None = Field(None, max_length=255, description="account name")
-    website: Text | None = Field(None, max_length=255)
+class MatchRecordIn(PersonFieldsPatch):
+    name: Company | None = Field(None, description="account name")
+    website: Website | None = None
 
 
 class MatchIn(Input):
@@ -211,16 +196,9 @@ class RuleOut(Schema):
 
 
 @router.post("/match", response={200: MatchResultOut, **ERRORS}, auth=read_auth)
-def match(request: HttpRequest, payload: MatchIn) -> dict[str, Any]:
+def match(request: HttpRequest, payload: MatchIn) -> MatchReport:
     """Which existing records this one matches. Writes nothing."""
-    record = payload.record.model_dump(exclude_none=True)
-    result = engine.find_matches(payload.object, record)
-    return {
-        "matches": [match_summary(m) for m in result.matches],
-        "decision": result.decision,
-        "candidates_examined": result.candidates_examined,
-        "candidate_limit_reached": result.limit_reached,
-    }
+    return find_duplicates(MatchQuery(payload.object, **payload.record.model_dump()))
 
 
 @router.get("/matching-rules", response={200: PageOut[RuleOut], **ERRORS}, auth=read_auth)

@@ -15,10 +15,10 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.urls import Resolver404, resolve
 
 from tessera.api.auth import key_from_request
 from tessera.api.problems import problem_for_status, problem_response
+from tessera.api.transactions import runs_own_transactions
 from tessera.core import idempotency
 from tessera.core.errors import (
     PROBLEM_CONTENT_TYPE,
@@ -26,6 +26,7 @@ from tessera.core.errors import (
     ProblemError,
     UnsupportedMediaType,
 )
+from tessera.core.requeststate import state_of
 
 API_PREFIX = "/api/"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -33,17 +34,6 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # (400, 422) and server errors are not stored: the client may fix or retry them.
 NOT_STORED = frozenset({400, 401, 403, 422, 429})
 
-# url_names of operations that manage their own transactions (a saga that calls Stripe
-# between commits must never run inside one request-wide transaction: rule 4).
-NON_ATOMIC_URL_NAMES: set[str] = {
-    "credit_purchase",
-    "transaction_refund",
-    "transaction_capture",
-    "transaction_cancel",
-    "event_checkout",
-    "attendee_cancel",
-    "invoice_refund",
-}
 # Paths with their own replay protection (Stripe webhooks: the event id).
 NO_IDEMPOTENCY_PREFIXES = ("/api/v1/webhooks/",)
 
@@ -143,10 +133,12 @@ class ApiWriteMiddleware:
         except BaseException:
             idempotency.release(row)
             raise
-        replay_error = getattr(request, "_tessera_replay_error", False)
-        if (response.status_code >= 500 and not replay_error) or response.status_code in NOT_STORED:
+        state = state_of(request)
+        if (
+            response.status_code >= 500 and not state.replay_error
+        ) or response.status_code in NOT_STORED:
             idempotency.release(row)
-        elif not getattr(request, "_tessera_response_stored", False):
+        elif not state.response_stored:
             # Rolled-back 4xx outcomes (409 sold out, 402 declined) are still the answer to
             # this request; store them outside the rolled-back transaction.
             idempotency.complete(row, self._snapshot(response))
@@ -163,25 +155,15 @@ class ApiWriteMiddleware:
     def _run(
         self, request: HttpRequest, on_commit_store: idempotency.IdempotencyKey | None = None
     ) -> HttpResponse:
-        if self._is_non_atomic(request):
+        if runs_own_transactions(request):  # a saga across Stripe: rule 4
             return self.get_response(request)
         with transaction.atomic():
             response = self.get_response(request)
-            keep = getattr(request, "_tessera_keep_writes", False)
-            if response.status_code >= 400 and not keep:
+            if response.status_code >= 400 and not state_of(request).keep_writes:
                 transaction.set_rollback(True)
             elif on_commit_store is not None and response.status_code < 400:
                 # Same transaction as the request's writes: a stored response proves they
                 # committed, and a rollback takes the stored response with it.
                 idempotency.complete(on_commit_store, self._snapshot(response))
-                request._tessera_response_stored = True  # type: ignore[attr-defined]
+                state_of(request).response_stored = True
         return response
-
-    @staticmethod
-    def _is_non_atomic(request: HttpRequest) -> bool:
-        if not NON_ATOMIC_URL_NAMES:
-            return False
-        try:
-            return resolve(request.path_info).url_name in NON_ATOMIC_URL_NAMES
-        except Resolver404:
-            return False

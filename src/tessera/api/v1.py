@@ -29,6 +29,7 @@ from tessera.core.errors import (
     ValidationFailed,
 )
 from tessera.core.models import SCOPE_ADMIN
+from tessera.core.requeststate import state_of
 
 
 class StrictJsonParser(Parser):
@@ -354,10 +355,9 @@ api.add_router("", events.router)
 
 @api.exception_handler(ProblemError)
 def _problem(request: HttpRequest, exc: ProblemError) -> HttpResponse:
-    if exc.keeps_writes:
-        request._tessera_keep_writes = True  # type: ignore[attr-defined]
-    if exc.replay_on_retry:
-        request._tessera_replay_error = True  # type: ignore[attr-defined]
+    state = state_of(request)
+    state.keep_writes = state.keep_writes or exc.keeps_writes
+    state.replay_error = state.replay_error or exc.replay_on_retry
     return problem_response(exc)
 
 

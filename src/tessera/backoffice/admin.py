@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
@@ -17,13 +17,14 @@ from tessera.backoffice import admin_billing, admin_events  # noqa: F401 - regis
 from tessera.core.apikeys import revoke_api_key
 from tessera.core.errors import ProblemError
 from tessera.core.models import ApiKey, IdempotencyKey
+from tessera.crm import services as crm
 from tessera.crm.matching import engine
 from tessera.crm.matching.fs_model import weight_rows
 from tessera.crm.matching.models import MatchingCriterion, MatchingModel, MatchingRule, NameVariant
 from tessera.crm.matching.probabilistic import model_of
 from tessera.crm.matching.services import check_definition, rules_changed
-from tessera.crm.matching.values import record_phone_e164
 from tessera.crm.models import Account, Contact, Lead, TimelineEntry
+from tessera.crm.services import ACCOUNT_FIELDS, PERSON_FIELDS
 from tessera.ledger.models import JournalEntry, LedgerAccount, Posting
 from tessera.loyalty.models import (
     Activity,
@@ -79,37 +80,56 @@ class IdempotencyKeyAdmin(ReadOnlyAdmin):
     exclude = ("response_body",)
 
 
-class TimelineInline(admin.TabularInline):
-    model = TimelineEntry
-    fields = ("occurred_at", "kind", "summary", "object_type", "object_id")
-    readonly_fields = fields
+class ReadOnlyInline(admin.TabularInline):
+    """Rows written only by services, listed under their parent: never added or deleted
+    here (each subclass also makes its fields read only)."""
+
     extra = 0
     can_delete = False
-    ordering = ("-id",)
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
 
+class TimelineInline(ReadOnlyInline):
+    model = TimelineEntry
+    fields = ("occurred_at", "kind", "summary", "object_type", "object_id")
+    readonly_fields = fields
+    ordering = ("-id",)
+
+
 PERSON_LIST = ("last_name", "first_name", "email", "company", "city", "created_at")
 
 
+def _adopt(obj: Model, saved: Model) -> None:
+    """Make the form's instance the record the service saved, as stored. An add form's
+    instance carries an id of its own, and the pages after the save (and the change log)
+    must name the record's."""
+    obj.pk = saved.pk
+    obj.refresh_from_db()
+    obj._state.adding = False
+
+
 class IndexedAdmin(admin.ModelAdmin):
-    """Records edited here keep their match keys current, and staff see the duplicates the
-    rules find (staff may still save: the admin is the place to resolve them)."""
+    """Records are saved through the CRM services, so an edit here keeps the match keys,
+    the E.164 phone, the timeline and ``last_activity_at`` current as any other edit does.
+    Duplicate rules do not refuse a save here (the admin is the place to resolve
+    duplicates); staff see the duplicates the rules find."""
 
     object_type = ""
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        obj.phone_e164 = record_phone_e164(obj.phone, obj.country)  # as the services store it
-        super().save_model(request, obj, form, change)
-        engine.index_record(self.object_type, obj)
+        _adopt(obj, self.save_record(obj, form, change))
         found = engine.find_matches(
             self.object_type, engine.record_values(obj), exclude_id=obj.pk
         ).matches
         if found:
             listed = ", ".join(f"{m.object} {m.id} ({m.score})" for m in found[:5])
             self.message_user(request, f"Possible duplicates: {listed}", messages.WARNING)
+
+    def save_record(self, obj: Any, form: Any, change: bool) -> Model:
+        """Create or update the record from the form's instance, through its service."""
+        raise NotImplementedError
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         engine.unindex_record(self.object_type, obj.pk)
@@ -122,6 +142,11 @@ class IndexedAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
 
 
+def _person(obj: Contact | Lead) -> dict[str, Any]:
+    """The form's person fields, as the services take them."""
+    return {**{name: getattr(obj, name) for name in PERSON_FIELDS}, "account_id": obj.account_id}
+
+
 @admin.register(Contact)
 class ContactAdmin(IndexedAdmin):
     object_type = "contact"
@@ -132,6 +157,18 @@ class ContactAdmin(IndexedAdmin):
     readonly_fields = ("id", "created_at", "updated_at", "last_activity_at", "card_payments",
                        "saved_cards")  # fmt: skip
     inlines = [TimelineInline]
+
+    def save_record(self, obj: Contact, form: Any, change: bool) -> Model:
+        values = _person(obj)
+        if change:
+            contact = crm.update_contact(
+                obj.pk, crm.ContactChanges(**values), check_duplicates=False
+            ).record
+        else:
+            contact = crm.create_contact(crm.ContactInput(**values), check_duplicates=False).record
+        if "email_opt_out" in form.changed_data:  # the person's choice, on their timeline
+            crm.set_email_opt_out(contact.pk, obj.email_opt_out)
+        return contact
 
     @admin.display(description="Card payments")
     def card_payments(self, obj: Contact) -> SafeString | str:
@@ -151,6 +188,20 @@ class LeadAdmin(IndexedAdmin):
     raw_id_fields = ("account",)
     readonly_fields = ("id", "created_at", "updated_at", "last_activity_at")
 
+    def save_record(self, obj: Lead, form: Any, change: bool) -> Model:
+        values = _person(obj)
+        if change:
+            changes = crm.LeadChanges(**values)
+            lead = crm.update_lead(obj.pk, changes, check_duplicates=False).record
+        else:
+            lead = crm.create_lead(crm.LeadInput(**values), check_duplicates=False).record
+        # Which contact the lead became: no service sets it by hand, staff may correct it.
+        converted = [f for f in ("converted_contact", "converted_at") if f in form.changed_data]
+        if converted:
+            lead.converted_contact, lead.converted_at = obj.converted_contact, obj.converted_at
+            lead.save(update_fields=[*converted, "updated_at"])
+        return lead
+
 
 @admin.register(Account)
 class AccountAdmin(IndexedAdmin):
@@ -158,6 +209,13 @@ class AccountAdmin(IndexedAdmin):
     list_display = ("name", "website", "city", "country", "created_at")
     search_fields = ("name", "website", "id")
     readonly_fields = ("id", "created_at", "updated_at")
+
+    def save_record(self, obj: Account, form: Any, change: bool) -> Model:
+        values = {name: getattr(obj, name) for name in ACCOUNT_FIELDS}
+        if change:
+            changes = crm.AccountChanges(**values)
+            return crm.update_account(obj.pk, changes, check_duplicates=False).record
+        return crm.create_account(crm.AccountInput(**values), check_duplicates=False).record
 
 
 @admin.register(OutboundEmail)
@@ -253,15 +311,10 @@ class NameVariantAdmin(admin.ModelAdmin):
             rules_changed(object_type)
 
 
-class PostingInline(admin.TabularInline):
+class PostingInline(ReadOnlyInline):
     model = Posting
     fields = ("account", "amount")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(LedgerAccount)

@@ -1,43 +1,45 @@
 """The back office's card payment pages: payments, refunds, saved cards, Stripe customers
-and Stripe events, and the payment panels shown on a contact's and a member's page.
+and Stripe events, and the payment panels shown on a contact's and a member's page (the
+invoice pages are in ``admin_billing_invoices``, registered with these).
 
-Everything here is read only. These rows are written by the billing services, the webhook
-and the reconciler, and they are the record of real money: a wrong payment is refunded,
-never edited or deleted (deleting one would also orphan its ledger postings). The
-``request_key`` columns (a hash of the client's API key and Idempotency-Key) are never
-shown: they mean nothing to staff and are not theirs to see. Card numbers never reach us,
-so a saved card shows only its brand, last four digits and expiry.
+Everything here is read only (see ``admin_billing_common``). The ``request_key`` columns
+(a hash of the client's API key and Idempotency-Key) are never shown: they mean nothing
+to staff and are not theirs to see. Card numbers never reach us, so a saved card shows
+only its brand, last four digits and expiry.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import admin
-from django.contrib.admin.utils import flatten_fieldsets, quote, unquote
-from django.core.exceptions import PermissionDenied
-from django.db.models import Count, IntegerField, Model, OuterRef, QuerySet, Subquery
+from django.contrib.admin.utils import flatten_fieldsets
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.template.loader import render_to_string
-from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from tessera.billing.invoice_pdf import render_invoice_pdf
+from tessera.backoffice import admin_billing_invoices  # noqa: F401 - registers
+from tessera.backoffice.admin_billing_common import (
+    MoneyRecordAdmin,
+    ReadOnlyInline,
+    change_url,
+    changelist_url,
+    link,
+    link_column,
+    money,
+    money_column,
+)
 from tessera.billing.models import (
-    Invoice,
-    InvoiceLine,
     PaymentMethod,
     Refund,
     StripeCustomer,
     StripeEvent,
     Transaction,
 )
-from tessera.core.money import Money
 from tessera.crm.models import Contact
 from tessera.ledger.models import JournalEntry
 from tessera.loyalty import credit
@@ -46,32 +48,6 @@ from tessera.loyalty.models import Member, WalletTransaction
 # Latest payments listed on a contact's or member's page; the rest are one click away.
 PANEL_ROWS = 20
 REDACTED = "[redacted]"
-
-
-def money(amount: int, currency: str) -> str:
-    try:
-        return Money(amount, currency).format(settings.TESSERA_LOCALE)
-    except (TypeError, ValueError):
-        # A code Babel does not know must not break the page that shows the record.
-        return f"{amount} {currency}"
-
-
-def change_url(obj: Model) -> str:
-    # quote() as the admin's own links do: ids contain "_", its escape character.
-    opts = obj._meta
-    return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)])
-
-
-def changelist_url(model: type[Model], **params: str) -> str:
-    opts = model._meta
-    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-    return f"{url}?{urlencode(params)}" if params else url
-
-
-def link(obj: Model | None, text: object = None) -> str:
-    if obj is None:
-        return "-"
-    return format_html('<a href="{}">{}</a>', change_url(obj), obj if text is None else text)
 
 
 def with_refund_count(qs: QuerySet[Transaction]) -> QuerySet[Transaction]:
@@ -143,37 +119,14 @@ def _expiry(pm: PaymentMethod) -> str:
 # --- the billing models' own pages ----------------------------------------------------------
 
 
-class MoneyRecordAdmin(admin.ModelAdmin):
-    """Like ``ReadOnlyAdmin`` in admin.py, and never deleted either: without the delete
-    permission Django refuses the delete view (403) and drops "delete selected"."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class RefundInline(admin.TabularInline):
+class RefundInline(ReadOnlyInline):
     model = Refund
     fields = ("refund", "created_at", "amount_display", "status", "reason", "stripe_refund_id",
               "failure_reason")  # fmt: skip
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("created_at", "pk")
 
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+    amount_display = money_column("amount", "Amount", currency="transaction.currency")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Refund]:
         return super().get_queryset(request).select_related("transaction")
@@ -181,10 +134,6 @@ class RefundInline(admin.TabularInline):
     @admin.display(description="Refund")
     def refund(self, obj: Refund) -> str:
         return link(obj, obj.pk)
-
-    @admin.display(description="Amount")
-    def amount_display(self, obj: Refund) -> str:
-        return money(obj.amount, obj.transaction.currency)
 
 
 @admin.register(Transaction)
@@ -209,22 +158,14 @@ class TransactionAdmin(MoneyRecordAdmin):
     readonly_fields = flatten_fieldsets(fieldsets)
     inlines = [RefundInline]
 
+    contact_link = link_column("contact", "Contact", ordering="contact__last_name")
+    amount_display = money_column("amount", "Amount", ordering="amount")
+    refunded_display = money_column("refunded_amount", "Refunded", ordering="refunded_amount")
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Transaction]:
         return with_refund_count(super().get_queryset(request)).select_related(
             "contact", "payment_method"
         )
-
-    @admin.display(description="Contact", ordering="contact__last_name")
-    def contact_link(self, obj: Transaction) -> str:
-        return link(obj.contact)
-
-    @admin.display(description="Amount", ordering="amount")
-    def amount_display(self, obj: Transaction) -> str:
-        return money(obj.amount, obj.currency)
-
-    @admin.display(description="Refunded", ordering="refunded_amount")
-    def refunded_display(self, obj: Transaction) -> str:
-        return money(obj.refunded_amount, obj.currency)
 
     @admin.display(description="Refunds", ordering="refund_count")
     def refund_count(self, obj: Transaction) -> int:
@@ -276,20 +217,17 @@ class RefundAdmin(MoneyRecordAdmin):
               "stripe_refund_id", "failure_reason", "created_at", "updated_at")  # fmt: skip
     readonly_fields = fields
 
+    contact_link = link_column("transaction.contact", "Contact")
+    amount_display = money_column(
+        "amount", "Amount", currency="transaction.currency", ordering="amount"
+    )
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Refund]:
         return super().get_queryset(request).select_related("transaction__contact")
 
     @admin.display(description="Transaction", ordering="transaction")
     def transaction_link(self, obj: Refund) -> str:
         return link(obj.transaction, obj.transaction_id)
-
-    @admin.display(description="Contact")
-    def contact_link(self, obj: Refund) -> str:
-        return link(obj.transaction.contact)
-
-    @admin.display(description="Amount", ordering="amount")
-    def amount_display(self, obj: Refund) -> str:
-        return money(obj.amount, obj.transaction.currency)
 
 
 @admin.register(PaymentMethod)
@@ -307,9 +245,7 @@ class PaymentMethodAdmin(MoneyRecordAdmin):
               "created_at", "payments")  # fmt: skip
     readonly_fields = fields
 
-    @admin.display(description="Contact", ordering="contact__last_name")
-    def contact_link(self, obj: PaymentMethod) -> str:
-        return link(obj.contact)
+    contact_link = link_column("contact", "Contact", ordering="contact__last_name")
 
     @admin.display(description="Expiry")
     def expiry(self, obj: PaymentMethod) -> str:
@@ -329,9 +265,7 @@ class StripeCustomerAdmin(MoneyRecordAdmin):
     fields = ("stripe_id", "contact", "created_at")
     readonly_fields = fields
 
-    @admin.display(description="Contact", ordering="contact__last_name")
-    def contact_link(self, obj: StripeCustomer) -> str:
-        return link(obj.contact)
+    contact_link = link_column("contact", "Contact", ordering="contact__last_name")
 
 
 @admin.register(StripeEvent)
@@ -378,160 +312,3 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
-
-
-# --- invoices and credit notes --------------------------------------------------------------
-#
-# Read only like the payments: an issued invoice never changes (it is credited instead), and
-# the billing services are its only writers. Staff read the lines, the credit notes and the
-# PDF the customer gets.
-
-
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class InvoiceLineInline(_ReadOnlyInline):
-    model = InvoiceLine
-    fk_name = "invoice"
-    fields = ("description", "item_id", "attendee_id", "quantity", "unit_price_display",
-              "discount_display", "tax_rate", "net_display", "tax_display",
-              "amount_display")  # fmt: skip
-    readonly_fields = fields
-    ordering = ("position", "pk")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[InvoiceLine]:
-        return super().get_queryset(request).select_related("invoice")
-
-    @admin.display(description="Unit price")
-    def unit_price_display(self, obj: InvoiceLine) -> str:
-        return money(obj.unit_price, obj.invoice.currency)
-
-    @admin.display(description="Discount")
-    def discount_display(self, obj: InvoiceLine) -> str:
-        return money(obj.discount, obj.invoice.currency)
-
-    @admin.display(description="Tax rate")
-    def tax_rate(self, obj: InvoiceLine) -> str:
-        return tax_rate_label(obj.tax_rate_bp) + (" incl." if obj.tax_inclusive else "")
-
-    @admin.display(description="Net")
-    def net_display(self, obj: InvoiceLine) -> str:
-        return money(obj.net, obj.invoice.currency)
-
-    @admin.display(description="Tax")
-    def tax_display(self, obj: InvoiceLine) -> str:
-        return money(obj.tax, obj.invoice.currency)
-
-    @admin.display(description="Amount")
-    def amount_display(self, obj: InvoiceLine) -> str:
-        return money(obj.amount, obj.invoice.currency)
-
-
-class CreditNoteInline(_ReadOnlyInline):
-    model = Invoice
-    fk_name = "credits"
-    verbose_name = "credit note"
-    verbose_name_plural = "credit notes"
-    fields = ("credit_note", "issued_at", "total_display", "status", "reason")
-    readonly_fields = fields
-    ordering = ("issued_at", "pk")
-
-    @admin.display(description="Credit note")
-    def credit_note(self, obj: Invoice) -> str:
-        return link(obj, obj.number or obj.pk)
-
-    @admin.display(description="Total")
-    def total_display(self, obj: Invoice) -> str:
-        return money(obj.total, obj.currency)
-
-
-def tax_rate_label(rate_bp: int) -> str:
-    whole, rest = divmod(rate_bp, 100)
-    return f"{whole}%" if not rest else f"{whole}.{rest:02d}".rstrip("0") + "%"
-
-
-@admin.register(Invoice)
-class InvoiceAdmin(MoneyRecordAdmin):
-    list_display = ("__str__", "kind", "status", "bill_to_link", "total_display", "issued_at",
-                    "reference")  # fmt: skip
-    list_filter = ("kind", "status", "currency", "issued_at")
-    search_fields = ("id", "number", "reference", "bill_to__id", "bill_to__email",
-                     "bill_to__last_name")  # fmt: skip
-    date_hierarchy = "created_at"
-    list_select_related = ("bill_to",)
-    ordering = ("-created_at", "-pk")
-    fieldsets = (
-        (None, {"fields": ("id", "kind", "number", "status", "pdf", "reference")}),
-        ("Billed to", {"fields": ("bill_to",)}),
-        ("Amounts", {"fields": ("subtotal_display", "discount_display", "taxes",
-                                "total_display")}),
-        ("Credit note", {"fields": ("credits", "reason")}),
-        ("Dates", {"fields": ("created_at", "issued_at")}),
-    )  # fmt: skip
-    readonly_fields = flatten_fieldsets(fieldsets)
-    inlines = [InvoiceLineInline, CreditNoteInline]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Invoice]:
-        return super().get_queryset(request).select_related("bill_to", "credits")
-
-    def get_urls(self) -> list[URLPattern]:
-        pdf = path(
-            "<path:object_id>/pdf/",
-            self.admin_site.admin_view(self.pdf_view),
-            name="billing_invoice_pdf",
-        )
-        return [pdf, *super().get_urls()]
-
-    def pdf_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """The PDF the customer gets, for staff who may view invoices."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        invoice = self.get_object(request, unquote(object_id))
-        if invoice is None:
-            raise Http404(f"No invoice {unquote(object_id)}")
-        response = HttpResponse(render_invoice_pdf(invoice), content_type="application/pdf")
-        response["Content-Disposition"] = f'inline; filename="{invoice.number or invoice.pk}.pdf"'
-        return response
-
-    @admin.display(description="PDF")
-    def pdf(self, obj: Invoice) -> str:
-        url = reverse("admin:billing_invoice_pdf", args=[quote(obj.pk)])
-        return format_html('<a href="{}">Open the PDF</a>', url)
-
-    @admin.display(description="Bill to", ordering="bill_to__last_name")
-    def bill_to_link(self, obj: Invoice) -> str:
-        return link(obj.bill_to)
-
-    @admin.display(description="Subtotal", ordering="subtotal")
-    def subtotal_display(self, obj: Invoice) -> str:
-        return money(obj.subtotal, obj.currency)
-
-    @admin.display(description="Discount", ordering="discount")
-    def discount_display(self, obj: Invoice) -> str:
-        return money(obj.discount, obj.currency)
-
-    @admin.display(description="Total", ordering="total")
-    def total_display(self, obj: Invoice) -> str:
-        return money(obj.total, obj.currency)
-
-    @admin.display(description="Tax per rate")
-    def taxes(self, obj: Invoice) -> str:
-        if not obj.tax_breakdown:
-            return "-"
-        rows = [
-            (tax_rate_label(t["rate_bp"]), money(t["net"], obj.currency),
-             money(t["tax"], obj.currency))
-            for t in obj.tax_breakdown
-        ]  # fmt: skip
-        return format_html_join("\n", "<div>{} on {}: {}</div>", rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -21,10 +22,10 @@ from tessera.core.apikeys import create_api_key, digest
 from tessera.core.models import SCOPE_ADMIN, ApiKey
 from tessera.crm import services as crm
 from tessera.crm.models import Contact
-from tessera.loyalty.activities import complete_activity, create_activity
+from tessera.loyalty.activities import ActivitySpec, complete_activity, create_activity
 from tessera.loyalty.adjustments import adjust_points
-from tessera.loyalty.ordering import create_product, place_order
-from tessera.loyalty.programs import create_program, enroll_member
+from tessera.loyalty.ordering import OrderLineSpec, ProductSpec, create_product, place_order
+from tessera.loyalty.programs import ProgramSpec, create_program, enroll_member
 from tessera.notifications.services import queue_email
 
 DEMO_ADMIN_USER = "admin"
@@ -40,7 +41,7 @@ ACCOUNTS = [
     {"name": "Contoso Events Ltd", "website": "contoso.example", "city": "London",
      "postal_code": "EC1A 1BB", "country": "GB"},
 ]  # fmt: skip
-CONTACTS = [
+CONTACTS: list[dict[str, Any]] = [
     {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@northwind.example",
      "company": "Northwind Traders", "title": "CTO", "city": "Seattle", "country": "US"},
     {"first_name": "Grace", "last_name": "Hopper", "email": "grace@contoso.example",
@@ -51,7 +52,7 @@ CONTACTS = [
     {"first_name": "Katherine", "last_name": "Johnson", "email": "kj@example.com",
      "city": "Hampton", "postal_code": "23669", "country": "US"},
 ]  # fmt: skip
-LEADS = [
+LEADS: list[dict[str, Any]] = [
     {"first_name": "Margaret", "last_name": "Hamilton", "email": "margaret@apollo.example",
      "company": "Apollo Guidance", "title": "Director"},
 ]  # fmt: skip
@@ -65,12 +66,12 @@ def demo_data_loaded() -> bool:
 def load_demo_data() -> None:
     User = get_user_model()
     User.objects.create_superuser(DEMO_ADMIN_USER, "admin@tessera.local", DEMO_ADMIN_PASSWORD)
-    accounts = {a["name"]: crm.create_account(a).record for a in ACCOUNTS}
+    accounts = {a["name"]: crm.create_account(crm.AccountInput(**a)).record for a in ACCOUNTS}
     for data in CONTACTS:
         account = accounts.get(str(data.get("company", "")))
-        crm.create_contact({**data, "account_id": account.pk if account else None})
+        crm.create_contact(crm.ContactInput(**data, account_id=account.pk if account else None))
     for data in LEADS:
-        crm.create_lead(data)
+        crm.create_lead(crm.LeadInput(**data))
     _load_loyalty()
     load_demo_events()
     first = Contact.objects.get(email="ada@northwind.example")
@@ -129,36 +130,36 @@ def demo_api_key(state: Path) -> tuple[str, str]:
 
 def _load_loyalty() -> None:
     """A loyalty program with members, activities, products and some history."""
-    program = create_program(
-        {"name": "Tessera Rewards", "points_per_unit": 100, "currency": "USD",
-         "low_balance_threshold": 500, "points_expire_after_days": 365, "attendance_points": 200}
-    )  # fmt: skip
+    program = create_program(ProgramSpec(
+        name="Tessera Rewards", points_per_unit=100, currency="USD",
+        low_balance_threshold=500, points_expire_after_days=365, attendance_points=200,
+    ))  # fmt: skip
     ada = Contact.objects.get(email="ada@northwind.example")
     grace = Contact.objects.get(email="grace@contoso.example")
     ada_member, _ = enroll_member(program.pk, contact_id=ada.pk)
     grace_member, _ = enroll_member(program.pk, contact_id=grace.pk)
     adjust_points(ada_member.pk, points=2500, reason="Welcome bonus")
     adjust_points(grace_member.pk, points=800, reason="Welcome bonus")
-    quiz = create_activity(
-        {"program_id": program.pk, "kind": "question", "title": "Who wrote the first program?",
-         "points": 150, "question": "Who wrote the first published computer program?",
-         "options": ["Ada Lovelace", "Alan Turing", "Grace Hopper"],
-         "correct_option": "Ada Lovelace"}
-    )  # fmt: skip
-    create_activity(
-        {"program_id": program.pk, "kind": "vote", "title": "Next meetup venue", "points": 50,
-         "question": "Where should we meet next?", "options": ["London", "Seattle", "Online"]}
-    )  # fmt: skip
-    create_activity(
-        {"program_id": program.pk, "kind": "video", "title": "Welcome video", "points": 75,
-         "video_url": DEMO_VIDEO_URL, "min_watch_seconds": 4}
-    )  # fmt: skip
-    complete_activity(ada_member.pk, quiz.pk, {"answer": "Ada Lovelace"})
+    quiz = create_activity(ActivitySpec(
+        program_id=program.pk, kind="question", title="Who wrote the first program?",
+        points=150, question="Who wrote the first published computer program?",
+        options=["Ada Lovelace", "Alan Turing", "Grace Hopper"],
+        correct_option="Ada Lovelace",
+    ))  # fmt: skip
+    create_activity(ActivitySpec(
+        program_id=program.pk, kind="vote", title="Next meetup venue", points=50,
+        question="Where should we meet next?", options=["London", "Seattle", "Online"],
+    ))  # fmt: skip
+    create_activity(ActivitySpec(
+        program_id=program.pk, kind="video", title="Welcome video", points=75,
+        video_url=DEMO_VIDEO_URL, min_watch_seconds=4,
+    ))  # fmt: skip
+    complete_activity(ada_member.pk, quiz.pk, answer="Ada Lovelace")
     mug = create_product(
-        {"program_id": program.pk, "name": "Tessera mug", "price_points": 600, "stock": 40}
+        ProductSpec(program_id=program.pk, name="Tessera mug", price_points=600, stock=40)
     )
     create_product(
-        {"program_id": program.pk, "name": "Conference day pass", "price_points": 3000, "stock": 10}
+        ProductSpec(program_id=program.pk, name="Conference day pass", price_points=3000, stock=10)
     )
-    create_product({"program_id": program.pk, "name": "Sticker pack", "price_points": 100})
-    place_order(ada_member.pk, [{"product_id": mug.pk, "quantity": 1}])
+    create_product(ProductSpec(program_id=program.pk, name="Sticker pack", price_points=100))
+    place_order(ada_member.pk, [OrderLineSpec(mug.pk, 1)])

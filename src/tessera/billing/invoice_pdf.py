@@ -13,6 +13,7 @@ invoice renders the same file, and tests can read the text with ``compress=False
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
@@ -254,3 +255,16 @@ def render_invoice_pdf(invoice: Invoice, *, compress: bool = True) -> bytes:
     _totals(pdf, invoice)
     out: Any = pdf.output()
     return bytes(out)
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicePdf:
+    """A rendered invoice and the file name it is served under: its number, or its id
+    while it has none."""
+
+    filename: str
+    content: bytes
+
+
+def invoice_pdf(invoice: Invoice) -> InvoicePdf:
+    return InvoicePdf(f"{invoice.number or invoice.pk}.pdf", render_invoice_pdf(invoice))

@@ -1,4 +1,5 @@
-"""Invoices and credit notes: pricing, drafts, gapless numbers, credit notes.
+"""Invoices: pricing, drafts, gapless numbers, issuing and voiding (credit notes, which
+are invoices of their own kind, are issued by ``billing.credit_notes``).
 
 Why it is built this way:
 
@@ -8,10 +9,8 @@ Why it is built this way:
   database sequence: a sequence burns the numbers of rolled-back transactions, and
   invoice numbers must be gapless. The price is that the counter row stays locked until
   the issuing transaction ends, so issuing is the LAST step of a caller's transaction.
-- An issued invoice never changes. Refunds and cancellations issue credit notes: invoices
-  of their own kind and numbering (CN-2026-00001) with negative lines, each pointing at
-  the invoice line it gives back, so what is left to credit is known per line and per tax
-  rate, and a credit note's per-rate breakdown is right for the tax return.
+- An issued invoice never changes. Refunds and cancellations issue credit notes instead
+  (``billing.credit_notes``), written and numbered by the same functions as invoices.
 - Billing sits below ``events`` and ``loyalty``: lines name what they sell by plain ids.
 
 ``create_draft_invoice`` and ``issue_invoice`` run without a savepoint of their own (the
@@ -26,48 +25,40 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import Prefetch
 from django.utils import timezone
 
-from tessera.billing.invoice_pdf import render_invoice_pdf
+from tessera.billing.invoice_pdf import InvoicePdf, invoice_pdf, render_invoice_pdf
+from tessera.billing.lock_objects import lock_invoice
 from tessera.billing.models import Invoice, InvoiceLine, InvoiceSequence
-from tessera.core.errors import Conflict, ValidationFailed
+from tessera.core.errors import Conflict
 from tessera.core.lookup import get_by_id
 from tessera.core.money import Money, validate_currency
 from tessera.crm.models import Contact
 from tessera.crm.services import record_timeline
 
 __all__ = [
-    "CreditExceedsRemaining",
     "LineSpec",
     "Priced",
     "PricedLine",
     "TaxAmount",
     "allocate_number",
     "create_draft_invoice",
-    "credited_amount",
-    "issue_credit_note",
+    "get_invoice",
+    "get_invoice_pdf",
     "issue_invoice",
-    "lock_invoice",
     "price_lines",
-    "remaining",
     "render_invoice_pdf",
     "void_invoice",
 ]
 
 INVOICE_PREFIX = "INV"
-CREDIT_NOTE_PREFIX = "CN"
 BASIS_POINTS = 10_000  # 100%
 MAX_TAX_RATE_BP = BASIS_POINTS  # no sales tax or VAT exceeds 100%; more is a typo
 ID_MAX = 40  # InvoiceLine.item_id and attendee_id
 REFERENCE_MAX = 64
 DESCRIPTION_MAX = 255
 ISSUED = (Invoice.Status.OPEN, Invoice.Status.PAID)
-
-
-class CreditExceedsRemaining(Conflict):
-    code = "refund_exceeds_remaining"
-    title = "The refund is larger than what is left to refund"
 
 
 # --- pricing (pure) ---------------------------------------------------------------------------
@@ -208,10 +199,10 @@ def create_draft_invoice(
         currency=priced.currency,
         reference=reference,
     )
-    return _write(draft, priced)
+    return write_invoice(draft, priced)
 
 
-def _write(invoice: Invoice, priced: Priced, credits_lines: Sequence[str] = ()) -> Invoice:
+def write_invoice(invoice: Invoice, priced: Priced, credits_lines: Sequence[str] = ()) -> Invoice:
     """Insert ``invoice`` with ``priced``'s totals and lines (a line credits the invoice
     line at the same position of ``credits_lines``, on a credit note)."""
     invoice.subtotal, invoice.discount = priced.subtotal, priced.discount
@@ -281,22 +272,17 @@ def allocate_number(prefix: str, year: int) -> str:
     return f"{prefix}-{year}-{last:05d}"
 
 
-def lock_invoice(invoice_id: str) -> Invoice:
-    """The invoice with its bill-to contact, its row locked until the transaction ends
-    (NotFound if unknown). Every path that changes an invoice or credits it locks it here
-    first, and only then the number counter, so no two paths deadlock."""
-    locked = Invoice.objects.select_for_update(of=("self",)).select_related("bill_to")
-    return get_by_id(locked.order_by("pk"), invoice_id, "invoice")
-
-
-def _assign_number(invoice: Invoice, status: str) -> None:
+def assign_number(invoice: Invoice, status: str) -> None:
+    """Number and date an invoice or credit note as it is issued (see ``allocate_number``:
+    the last step of the issuing transaction)."""
     now = timezone.now()
     invoice.number = allocate_number(invoice.prefix, timezone.localtime(now).year)
     invoice.status, invoice.issued_at = status, now
     invoice.save(update_fields=["number", "status", "issued_at"])
 
 
-def _money(amount: int, currency: str) -> str:
+def money_text(amount: int, currency: str) -> str:
+    """An amount as people read it, in the site's locale (rule 1)."""
     return Money(amount, currency).format(settings.TESSERA_LOCALE)
 
 
@@ -313,18 +299,20 @@ def issue_invoice(invoice_id: str | Invoice, *, paid: bool) -> Invoice:
             return invoice
         if invoice.status == Invoice.Status.VOID:
             raise Conflict(f"Invoice {invoice.pk} is void; a void invoice is never issued.")
-        _assign_number(invoice, Invoice.Status.PAID if paid else Invoice.Status.OPEN)
+        assign_number(invoice, Invoice.Status.PAID if paid else Invoice.Status.OPEN)
+        total = money_text(invoice.total, invoice.currency)
         record_timeline(
             invoice.bill_to,
             kind="invoice",
             obj=invoice,
-            summary=f"Invoice {invoice.number} issued: {_money(invoice.total, invoice.currency)}",
-            data=_timeline_data(invoice),
+            summary=f"Invoice {invoice.number} issued: {total}",
+            data=timeline_data(invoice),
         )
     return invoice
 
 
-def _timeline_data(invoice: Invoice) -> dict[str, object]:
+def timeline_data(invoice: Invoice) -> dict[str, object]:
+    """What a timeline line about an issued invoice or credit note records of it."""
     return {
         "number": invoice.number,
         "status": invoice.status,
@@ -349,173 +337,19 @@ def void_invoice(invoice_id: str) -> Invoice:
     return invoice
 
 
-# --- credit notes -----------------------------------------------------------------------------
+# --- reading ----------------------------------------------------------------------------------
 
 
-def credited_amount(invoice: Invoice) -> int:
-    """How much the invoice's credit notes give back (a positive number)."""
-    notes = invoice.credit_notes.filter(status__in=ISSUED)
-    return -(notes.aggregate(total=Sum("total"))["total"] or 0)
+def get_invoice(invoice_id: str) -> Invoice:
+    """An invoice or credit note with its bill-to contact, its lines and, for an invoice,
+    its issued credit notes (oldest first) read in advance; NotFound if unknown."""
+    issued_notes = Invoice.objects.exclude(status=Invoice.Status.DRAFT).order_by("issued_at", "pk")
+    invoices = Invoice.objects.select_related("bill_to", "credits").prefetch_related(
+        "lines", Prefetch("credit_notes", queryset=issued_notes)
+    )
+    return get_by_id(invoices, invoice_id, "invoice")
 
 
-def remaining(invoice: Invoice) -> int:
-    """What is left to credit on the invoice: its total less its credit notes."""
-    return invoice.total - credited_amount(invoice)
-
-
-def remaining_for_attendee(invoice: Invoice, attendee_id: str) -> int:
-    """What is left to credit of one attendee's lines, after the credit notes so far."""
-    return sum(o.amount for o in _open_lines(invoice) if o.line.attendee_id == attendee_id)
-
-
-@dataclass(frozen=True, slots=True)
-class _OpenLine:
-    """An invoice line and what is left of it after the credit notes so far."""
-
-    line: InvoiceLine
-    amount: int
-    tax: int
-    credited: bool  # some credit note gave back part of it already
-
-
-def _open_lines(invoice: Invoice) -> list[_OpenLine]:
-    given_back = {
-        row["credits_line"]: row
-        for row in InvoiceLine.objects.filter(
-            credits_line__invoice=invoice, invoice__status__in=ISSUED
-        )
-        .order_by()
-        .values("credits_line")
-        .annotate(amount=Sum("amount"), tax=Sum("tax"), n=Count("id"))
-    }
-    open_lines = []
-    for line in invoice.lines.order_by("position", "pk"):
-        back = given_back.get(line.pk, {"amount": 0, "tax": 0, "n": 0})
-        open_lines.append(
-            _OpenLine(line, line.amount + back["amount"], line.tax + back["tax"], back["n"] > 0)
-        )
-    return open_lines
-
-
-def _shares(invoice: Invoice, scope: list[_OpenLine], amount: int | None, what: str) -> list[int]:
-    """What each line of ``scope`` gives back: all that is left of it, or ``amount``
-    spread in proportion to what is left of each line (to the cent, by Money.allocate)."""
-    left = sum(o.amount for o in scope)
-    if amount is None:
-        return [o.amount for o in scope]
-    if amount > left:
-        asked, left_text, total = (
-            _money(m, invoice.currency) for m in (amount, left, invoice.total)
-        )
-        raise CreditExceedsRemaining(
-            f"{asked} asked; {left_text} of {total} is left to refund on {what}.", remaining=left
-        )
-    # Lines with nothing left take no share (allocate would hand them remainder cents).
-    weighted = [i for i, o in enumerate(scope) if o.amount > 0]
-    parts = Money(amount, invoice.currency).allocate([scope[i].amount for i in weighted])
-    shares = [0] * len(scope)
-    for i, part in zip(weighted, parts, strict=True):
-        shares[i] = part.amount
-    return shares
-
-
-def _credit_line(open_line: _OpenLine, share: int, whole: bool) -> PricedLine | None:
-    """The negative line giving ``share`` (tax included) of ``open_line`` back; None when
-    it gives nothing. A line given back whole the first time is its exact negation (a
-    free ticket on a cancellation too); a part carries its proportional share of the
-    line's remaining tax, so the per-rate breakdown stays right."""
-    line = open_line.line
-    first_and_whole = not open_line.credited and share == line.amount
-    if first_and_whole and (whole or share != 0):
-        spec = LineSpec(
-            line.item_id, line.attendee_id, line.description, line.quantity,
-            -line.unit_price, -line.discount, line.tax_rate_bp, line.tax_inclusive,
-        )  # fmt: skip
-        return PricedLine(spec, net=-line.net, tax=-line.tax, amount=-line.amount)
-    if share == 0:
-        return None
-    tax = divide_half_even(share * open_line.tax, open_line.amount)
-    net = share - tax
-    # One unit whose price is what the line's own pricing would read back: the net for an
-    # exclusive line, the gross for an inclusive one.
-    unit = share if line.tax_inclusive else net
-    spec = LineSpec(
-        line.item_id, line.attendee_id, line.description, 1, -unit, 0,
-        line.tax_rate_bp, line.tax_inclusive,
-    )  # fmt: skip
-    return PricedLine(spec, net=-net, tax=-tax, amount=-share)
-
-
-def _check_creditable(invoice: Invoice) -> None:
-    if invoice.kind == Invoice.Kind.CREDIT_NOTE:
-        raise Conflict(f"{invoice.number} is a credit note; credit the invoice it refers to.")
-    if invoice.status not in ISSUED:
-        raise Conflict(f"Invoice {invoice.pk} is {invoice.status}; only issued ones are credited.")
-
-
-def issue_credit_note(
-    invoice_id: str,
-    *,
-    attendee_id: str | None = None,
-    amount: int | None = None,
-    reason: str = "",
-) -> Invoice:
-    """Issue a credit note (CN-<year>-NNNNN) against an issued invoice, with negative lines:
-
-    - ``attendee_id`` alone: what is left of that attendee's lines (a cancellation: the
-      exact negation of their lines the first time);
-    - ``amount`` (minor units, tax included): spread over the lines in proportion to what
-      is left of each (of the attendee's lines only, if ``attendee_id`` is given too);
-    - neither: everything left on the invoice.
-
-    Its status is paid on a paid invoice (settled by the refund the caller makes) and open
-    on an open one. The invoice row is locked while what is left is computed, so two
-    credit notes at once cannot give back more than the invoice: CreditExceedsRemaining
-    (409 ``refund_exceeds_remaining``) beyond it. The number is allocated last (see
-    ``allocate_number``); a line goes on the contact's timeline.
-    """
-    if amount is not None and amount <= 0:
-        raise ValidationFailed.field("amount", "must be positive")
-    with transaction.atomic():
-        invoice = lock_invoice(invoice_id)
-        _check_creditable(invoice)
-        priced, credits_lines = _credit_lines(invoice, attendee_id, amount)
-        note = Invoice(
-            kind=Invoice.Kind.CREDIT_NOTE,
-            prefix=CREDIT_NOTE_PREFIX,
-            bill_to=invoice.bill_to,
-            currency=invoice.currency,
-            credits=invoice,
-            reference=invoice.reference,
-            reason=reason[:255],
-        )
-        _write(note, priced, credits_lines)
-        paid = invoice.status == Invoice.Status.PAID
-        _assign_number(note, Invoice.Status.PAID if paid else Invoice.Status.OPEN)
-        record_timeline(
-            invoice.bill_to,
-            kind="credit_note",
-            obj=note,
-            summary=f"Credit note {note.number} for invoice {invoice.number}: "
-            f"{_money(note.total, note.currency)}",
-            data={**_timeline_data(note), "credits": invoice.number},
-        )
-    return note
-
-
-def _credit_lines(
-    invoice: Invoice, attendee_id: str | None, amount: int | None
-) -> tuple[Priced, list[str]]:
-    """The credit note's lines (priced) and the invoice line each one gives back."""
-    scope, what = _open_lines(invoice), f"invoice {invoice.number}"
-    if attendee_id is not None:
-        scope = [o for o in scope if o.line.attendee_id == attendee_id]
-        what = f"attendee {attendee_id} of invoice {invoice.number}"
-        if not scope:
-            raise ValidationFailed.field("attendee_id", f"has no lines on {invoice.number}")
-    shares = _shares(invoice, scope, amount, what)
-    credit = [(o, _credit_line(o, s, amount is None)) for o, s in zip(scope, shares, strict=True)]
-    kept = [(o.line.pk, c) for o, c in credit if c is not None]
-    if not kept:
-        raise CreditExceedsRemaining(f"Nothing is left to refund on {what}.", remaining=0)
-    return summarise(invoice.currency, [c for _, c in kept]), [pk for pk, _ in kept]
+def get_invoice_pdf(invoice_id: str) -> InvoicePdf:
+    """The printable invoice or credit note (NotFound if unknown)."""
+    return invoice_pdf(get_invoice(invoice_id))

@@ -143,9 +143,9 @@ class Refund(models.Model):
 #
 # Billing sits below ``events`` and ``loyalty``, so a line names what it sells by plain ids
 # (``item_id``, ``attendee_id``) rather than foreign keys into those apps. Services in
-# ``billing.invoices`` are the only writers: an issued invoice never changes (rule: refunds
-# and cancellations issue credit notes), which the admin and the API respect by being read
-# only.
+# ``billing.invoices`` and ``billing.credit_notes`` are the only writers: an issued invoice
+# never changes (refunds and cancellations issue credit notes), which the admin and the API
+# respect by being read only.
 
 
 class Invoice(models.Model):

@@ -8,10 +8,12 @@ database transaction (rule 4)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
-from django.db import transaction as db
 from django.utils import timezone
 
 from tessera.billing.gateways.base import (
@@ -19,6 +21,7 @@ from tessera.billing.gateways.base import (
     GatewayRejected,
     GatewayUnavailable,
     PaymentResult,
+    RefundResult,
 )
 from tessera.billing.gateways.stripe import get_gateway
 from tessera.billing.models import Refund, Transaction
@@ -28,7 +31,9 @@ from tessera.billing.refunds import (
     fail_refund,
     record_refund_result,
 )
-from tessera.billing.services import NOT_FOUND_AT_STRIPE, apply_result
+from tessera.billing.services import NOT_FOUND_AT_STRIPE, record_result
+
+R = TypeVar("R")
 
 OPEN = (Transaction.Status.PENDING, Transaction.Status.AUTHORIZED)
 # How long a payment Stripe has no record of stays pending before it is canceled: Stripe's
@@ -49,6 +54,42 @@ class ReconcileReport:
     refunds_unreachable: int = 0
     lines: list[str] = field(default_factory=list)
 
+    def no_answer(self, line: str, *, unreachable: bool, refund: bool) -> None:
+        """Count one payment (or refund) that Stripe gave no usable answer about."""
+        self.lines.append(line)
+        if refund and unreachable:
+            self.refunds_unreachable += 1
+        elif refund:
+            self.refunds_unchanged += 1
+        elif unreachable:
+            self.unreachable += 1
+        else:
+            self.unchanged += 1
+
+
+class _NoAnswer:
+    """Stripe could not be asked, or refused the question: counted, and the run goes on."""
+
+
+NO_ANSWER = _NoAnswer()
+
+
+def _ask(
+    report: ReconcileReport, subject: str, left: str, ask: Callable[[], R], *, refund: bool
+) -> R | _NoAnswer:
+    """What ``ask`` gets from Stripe about ``subject`` (left in status ``left`` when there
+    is no answer)."""
+    try:
+        return ask()
+    except GatewayUnavailable as exc:
+        report.no_answer(f"{subject}: Stripe unreachable ({exc})", unreachable=True, refund=refund)
+    except GatewayRejected as exc:
+        # Stripe does not know the id we saved (or would not list a payment's refunds):
+        # money may have moved, so a person must look.
+        line = f"{subject}: Stripe refused ({exc}); left {left}"
+        report.no_answer(line, unreachable=False, refund=refund)
+    return NO_ANSWER
+
 
 def reconcile(
     *, since: timedelta = timedelta(hours=24), min_age: timedelta = timedelta(minutes=5)
@@ -64,28 +105,18 @@ def reconcile(
     unsaved = _find_unsaved(gateway, txns)
     for txn in txns:
         report.checked += 1
-        try:
-            result = _stripe_answer(gateway, txn, unsaved, now)
-        except GatewayUnavailable as exc:
-            report.unreachable += 1
-            report.lines.append(f"{txn.pk}: Stripe unreachable ({exc})")
-            continue
-        except GatewayRejected as exc:
-            # Stripe does not know the PaymentIntent we saved: a person must look; the
-            # rest of the run goes on.
-            report.unchanged += 1
-            report.lines.append(f"{txn.pk}: Stripe refused ({exc}); left {txn.status}")
+        ask = partial(_stripe_answer, gateway, txn, unsaved, now)
+        result = _ask(report, txn.pk, txn.status, ask, refund=False)
+        if isinstance(result, _NoAnswer):
             continue
         if result is None:
             report.unchanged += 1
             report.lines.append(f"{txn.pk}: not found at Stripe yet; left pending")
             continue
-        with db.atomic():
-            locked = Transaction.objects.select_for_update().get(pk=txn.pk)
-            changed = apply_result(locked, result)
-        if changed:
+        update = record_result(txn.pk, result)
+        if update.changed:
             report.settled += 1
-            report.lines.append(f"{txn.pk}: {txn.status} -> {locked.status}")
+            report.lines.append(f"{txn.pk}: {txn.status} -> {update.transaction.status}")
         else:
             report.unchanged += 1
     _reconcile_refunds(report, gateway, since=now - since, until=now - min_age)
@@ -140,24 +171,16 @@ def _reconcile_refunds(
     for refund_id in list(pending):
         report.refunds_checked += 1
         refund = Refund.objects.select_related("transaction").get(pk=refund_id)
-        try:
-            result = ask_stripe_about(gateway, refund)
-        except GatewayUnavailable as exc:
-            report.refunds_unreachable += 1
-            report.lines.append(f"{refund.pk}: Stripe unreachable ({exc})")
+        answer = _ask(report, refund.pk, "pending", partial(_refund_answer, gateway, refund),
+                      refund=True)  # fmt: skip
+        if isinstance(answer, _NoAnswer):
             continue
-        except GatewayRejected as exc:
-            # Stripe does not know the id we saved, or would not list the payment's
-            # refunds: money may have moved, so a person must look. Leave it pending.
-            report.refunds_unchanged += 1
-            report.lines.append(f"{refund.pk}: Stripe refused ({exc}); left pending")
-            continue
-        except RefundCreateRefused as exc:
+        if isinstance(answer, RefundCreateRefused):
             # No refund of ours exists at Stripe and it will not make one: nothing was
             # paid out, so release the reservation like the API does.
-            changed = fail_refund(refund.pk, str(exc))
+            changed = fail_refund(refund.pk, str(answer))
         else:
-            changed = record_refund_result(refund.pk, result)
+            changed = record_refund_result(refund.pk, answer)
         if not changed:
             report.refunds_unchanged += 1
             continue
@@ -167,3 +190,11 @@ def _reconcile_refunds(
         else:
             report.refunds_failed += 1
         report.lines.append(f"{refund.pk}: pending -> {refund.status}")
+
+
+def _refund_answer(gateway: Gateway, refund: Refund) -> RefundResult | RefundCreateRefused:
+    """What Stripe did with the refund, or that it has none and refuses to make one."""
+    try:
+        return ask_stripe_about(gateway, refund)
+    except RefundCreateRefused as exc:
+        return exc

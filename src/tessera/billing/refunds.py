@@ -14,11 +14,11 @@ from tessera.billing.gateways.base import (
     RefundResult,
 )
 from tessera.billing.gateways.stripe import get_gateway
+from tessera.billing.lock_objects import lock_refund, lock_transaction
 from tessera.billing.models import Refund, Transaction
-from tessera.billing.services import book_cash
+from tessera.billing.services import book_cash, get_transaction
 from tessera.billing.settlement import settle_refund
 from tessera.core.errors import Conflict, ValidationFailed
-from tessera.core.lookup import get_by_id
 from tessera.core.money import Money
 from tessera.crm.services import record_timeline
 
@@ -33,10 +33,6 @@ class RefundExceedsRemaining(Conflict):
     title = "The refund is larger than what is left to refund"
 
 
-def get_transaction(txn_id: str) -> Transaction:
-    return get_by_id(Transaction, txn_id, "transaction")
-
-
 def refund_transaction(
     txn_id: str, *, amount: int | None = None, reason: str = "", request_key: str | None = None
 ) -> Refund:
@@ -49,7 +45,7 @@ def refund_transaction(
     if request_key and (earlier := Refund.objects.filter(request_key=request_key).first()):
         return _resume(earlier)
     with db.atomic():
-        txn = Transaction.objects.select_for_update().get(pk=txn_id)
+        txn = lock_transaction(txn_id)
         # The same request running at the same time (its key taken over) waited for this
         # lock: its refund is the one.
         earlier = Refund.objects.filter(request_key=request_key).first() if request_key else None
@@ -240,9 +236,7 @@ def fail_refund(refund_id: str, why: str) -> bool:
 def _move(refund_id: str, expected: str, new: str, why: str = "") -> Refund | None:
     """Lock the refund and move it from ``expected`` to ``new``; None if it was not in
     ``expected`` (someone else got here first)."""
-    refund = (
-        Refund.objects.select_for_update().select_related("transaction__contact").get(pk=refund_id)
-    )
+    refund = lock_refund(refund_id)
     if refund.status != expected:
         return None
     refund.status = new

@@ -4,7 +4,7 @@ outcome and settle in a second transaction."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError
@@ -20,9 +20,11 @@ from tessera.billing.gateways.base import (
     PaymentResult,
 )
 from tessera.billing.gateways.stripe import get_gateway
+from tessera.billing.lock_objects import lock_transaction
 from tessera.billing.models import PaymentMethod, StripeCustomer, Transaction
 from tessera.billing.settlement import settle
 from tessera.core.errors import Conflict, ProblemError, ValidationFailed
+from tessera.core.lookup import get_by_id
 from tessera.core.money import Money
 from tessera.crm.models import Contact
 from tessera.crm.services import record_timeline
@@ -93,6 +95,28 @@ class PaymentUnavailable(ProblemError):
             "Stripe could not be reached; the payment will be settled when it answers.",
             transaction_id=txn.pk,
         )
+
+
+def get_transaction(txn_id: str) -> Transaction:
+    """The payment; NotFound (404) for an unknown id."""
+    return get_by_id(Transaction, txn_id, "transaction")
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentUpdate:
+    """A payment after a gateway answer was applied to it, and whether its status moved."""
+
+    transaction: Transaction
+    changed: bool
+
+
+def record_result(txn_id: str, result: PaymentResult) -> PaymentUpdate:
+    """Apply a gateway answer to the payment in a database transaction of its own, under
+    its row lock (``apply_result``)."""
+    with db.atomic():
+        locked = lock_transaction(txn_id)
+        changed = apply_result(locked, result)
+    return PaymentUpdate(locked, changed)
 
 
 def _customer(contact: Contact) -> str:
@@ -305,9 +329,7 @@ def _attempt(
 
 
 def _fail(txn: Transaction, code: str, message: str) -> None:
-    with db.atomic():
-        locked = Transaction.objects.select_for_update().get(pk=txn.pk)
-        apply_result(locked, PaymentResult("failed", None, txn.amount, None, code, message))
+    record_result(txn.pk, PaymentResult("failed", None, txn.amount, None, code, message))
 
 
 def _record(
@@ -315,7 +337,7 @@ def _record(
 ) -> tuple[Transaction, PaymentResult | None]:
     """The second transaction of the saga: the card and Stripe's answer, settled."""
     with db.atomic():
-        locked = Transaction.objects.select_for_update().get(pk=txn.pk)
+        locked = lock_transaction(txn.pk)
         if card is not None:
             locked.payment_method = _save_card(contact, card)
         apply_result(locked, result)
@@ -334,30 +356,23 @@ def settle_from_gateway(txn_id: str) -> Transaction:
     if not txn.stripe_payment_intent_id:
         return txn
     result = get_gateway().retrieve(txn.stripe_payment_intent_id)
-    with db.atomic():
-        locked = Transaction.objects.select_for_update().get(pk=txn.pk)
-        apply_result(locked, result)
-    return locked
-
-
-def payment_summary(txn: Transaction) -> dict[str, Any]:
-    return {"id": txn.pk, "status": txn.status, "amount": txn.amount, "currency": txn.currency}
+    return record_result(txn.pk, result).transaction
 
 
 def capture_transaction(txn_id: str) -> Transaction:
-    """Capture an authorised payment (capture later). Idempotent: Stripe gets the same key
-    and an already captured transaction is returned as it is."""
+    """Capture an authorised payment (capture later); NotFound for an unknown id.
+    Idempotent: Stripe gets the same key and an already captured transaction is returned
+    as it is."""
     return _finish_authorised(txn_id, "capture")
 
 
 def cancel_transaction(txn_id: str) -> Transaction:
-    """Release an authorisation that will not be captured."""
+    """Release an authorisation that will not be captured; NotFound for an unknown id."""
     return _finish_authorised(txn_id, "cancel")
 
 
 def _finish_authorised(txn_id: str, action: str) -> Transaction:
-
-    txn = Transaction.objects.get(pk=txn_id)
+    txn = get_transaction(txn_id)
     done = S.CAPTURED if action == "capture" else S.CANCELED
     if txn.status == done:
         return txn
@@ -377,7 +392,4 @@ def _finish_authorised(txn_id: str, action: str) -> Transaction:
         raise Conflict(
             f"Stripe refused to {action} {txn.pk}: {exc}", transaction_id=txn.pk
         ) from exc
-    with db.atomic():
-        locked = Transaction.objects.select_for_update().get(pk=txn.pk)
-        apply_result(locked, result)
-    return locked
+    return record_result(txn.pk, result).transaction

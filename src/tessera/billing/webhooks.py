@@ -4,6 +4,7 @@ the same transaction, at most once. Older events never overwrite newer state."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import stripe
@@ -13,6 +14,7 @@ from django.db import transaction as db
 from django.utils import timezone
 
 from tessera.billing.gateways.base import PaymentResult, RefundResult
+from tessera.billing.lock_objects import lock_transaction_for_intent
 from tessera.billing.models import Refund, StripeEvent, Transaction
 from tessera.billing.services import apply_result
 from tessera.core.errors import ProblemError
@@ -41,8 +43,24 @@ class BadEvent(ProblemError):
 EVENT_ID_MAX, EVENT_TYPE_MAX = 255, 100
 
 
-def parse_event(payload: bytes, signature: str | None) -> dict[str, Any]:
-    """The verified event as a dict; 400 for a bad signature or a body of another shape.
+@dataclass(frozen=True, slots=True)
+class VerifiedEvent:
+    """A Stripe event whose signature and shape were checked: ``payload`` is the whole
+    event as Stripe sent it (made storable), with ``data.object`` a dict."""
+
+    id: str
+    type: str
+    payload: dict[str, Any]
+
+    @property
+    def data_object(self) -> dict[str, Any]:
+        """What the event is about: ``data.object``."""
+        obj: dict[str, Any] = self.payload["data"]["object"]
+        return obj
+
+
+def parse_event(payload: bytes, signature: str | None) -> VerifiedEvent:
+    """The verified event; 400 for a bad signature or a body of another shape.
 
     The signature is checked on the raw bytes before anything is parsed. A signed body
     is still checked for shape: the secret may leak, and a malformed event must get an
@@ -73,9 +91,11 @@ def parse_event(payload: bytes, signature: str | None) -> dict[str, Any]:
     if not isinstance(created, int) or isinstance(created, bool):
         raise BadEvent("created must be a Unix timestamp (an integer).")
     try:
-        return dict(storable(data))
+        stored = dict(storable(data))
     except RecursionError as exc:
         raise BadEvent("The event nests too deeply.") from exc
+    # The id and type as stored (a NUL dropped), so the row and its lookups agree.
+    return VerifiedEvent(id=stored["id"], type=stored["type"], payload=stored)
 
 
 def storable(value: Any) -> Any:
@@ -93,14 +113,14 @@ def storable(value: Any) -> Any:
 
 def receive(payload: bytes, signature: str | None) -> bool:
     """Verify and apply one delivery; returns False if the event was already processed."""
-    data = parse_event(payload, signature)
+    event = parse_event(payload, signature)
     try:
         with db.atomic():
-            StripeEvent.objects.create(id=data["id"], type=data["type"], payload=data)
-            _apply(data)
-            StripeEvent.objects.filter(pk=data["id"]).update(processed_at=timezone.now())
+            StripeEvent.objects.create(id=event.id, type=event.type, payload=event.payload)
+            _apply(event)
+            StripeEvent.objects.filter(pk=event.id).update(processed_at=timezone.now())
     except IntegrityError:
-        if StripeEvent.objects.filter(pk=data["id"]).exists():
+        if StripeEvent.objects.filter(pk=event.id).exists():
             return False  # delivered before: applied then, nothing to do now
         raise
     return True
@@ -122,15 +142,15 @@ def _object(obj: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _apply(event: dict[str, Any]) -> None:
-    obj = event["data"]["object"]
-    if event["type"] in ("charge.refunded", "charge.refund.updated"):
+def _apply(event: VerifiedEvent) -> None:
+    obj = event.data_object
+    if event.type in ("charge.refunded", "charge.refund.updated"):
         _apply_refunds(obj)
         return
-    if event["type"] == "charge.dispute.created":
+    if event.type == "charge.dispute.created":
         _apply_dispute(obj)
         return
-    if event["type"] in STATUS_BY_EVENT:
+    if event.type in STATUS_BY_EVENT:
         txn = _transaction_for(_text(obj, "id"), _object(obj, "metadata"))
         if txn is None:
             return
@@ -138,7 +158,7 @@ def _apply(event: dict[str, Any]) -> None:
         apply_result(
             txn,
             PaymentResult(
-                status=STATUS_BY_EVENT[event["type"]],
+                status=STATUS_BY_EVENT[event.type],
                 payment_intent_id=_text(obj, "id"),
                 amount=_number(obj, "amount"),
                 failure_code=_text(error, "decline_code") or _text(error, "code"),
@@ -148,13 +168,7 @@ def _apply(event: dict[str, Any]) -> None:
 
 
 def _transaction_for(pi_id: str, metadata: dict[str, Any]) -> Transaction | None:
-    qs = Transaction.objects.select_for_update()
-    if pi_id:
-        found = qs.filter(stripe_payment_intent_id=pi_id).first()
-        if found:
-            return found
-    txn_id = _text(metadata, "tessera_transaction")
-    return qs.filter(pk=txn_id).first() if txn_id else None
+    return lock_transaction_for_intent(pi_id, _text(metadata, "tessera_transaction"))
 
 
 def _apply_refunds(obj: dict[str, Any]) -> None:
@@ -166,17 +180,7 @@ def _apply_refunds(obj: dict[str, Any]) -> None:
     # In Stripe's id order: two deliveries listing the same refunds lock them in one order.
     for data in sorted((r for r in refunds if isinstance(r, dict)), key=lambda d: _text(d, "id")):
         stripe_id = _text(data, "id")
-        if not stripe_id:
-            continue
-        refund = Refund.objects.filter(stripe_refund_id=stripe_id).first()
-        if refund is None:
-            # We lost Stripe's answer before saving its id; our metadata still names it.
-            ours = _text(_object(data, "metadata"), "tessera_refund")
-            refund = (
-                Refund.objects.filter(pk=ours, stripe_refund_id__isnull=True).first()
-                if ours
-                else None
-            )
+        refund = _our_refund(stripe_id, data) if stripe_id else None
         if refund is None:
             continue
         record_refund_result(
@@ -189,6 +193,16 @@ def _apply_refunds(obj: dict[str, Any]) -> None:
             ),
             from_stripe_now=False,
         )
+
+
+def _our_refund(stripe_id: str, data: dict[str, Any]) -> Refund | None:
+    """Our refund that Stripe's refund object ``data`` is about, if any."""
+    refund = Refund.objects.filter(stripe_refund_id=stripe_id).first()
+    if refund is not None:
+        return refund
+    # We lost Stripe's answer before saving its id; our metadata still names it.
+    ours = _text(_object(data, "metadata"), "tessera_refund")
+    return Refund.objects.filter(pk=ours, stripe_refund_id__isnull=True).first() if ours else None
 
 
 def _apply_dispute(obj: dict[str, Any]) -> None:

@@ -16,14 +16,15 @@ import logging
 from contextvars import ContextVar
 from typing import Any
 
+from django.http import HttpRequest
+
 from tessera.core.requestid import current_request_id
+from tessera.core.requeststate import peek_state, state_of
 
-_LOGGED = "_tessera_error_logged"
 
-
-def mark_logged(request: Any) -> None:
+def mark_logged(request: HttpRequest) -> None:
     """This request's crash is in the log already, with its traceback."""
-    setattr(request, _LOGGED, True)
+    state_of(request).error_logged = True
 
 
 class RequestOutcomeFilter(logging.Filter):
@@ -39,7 +40,8 @@ class RequestOutcomeFilter(logging.Filter):
             return True
         # The API logs its own crashes with the traceback; Django's "Internal Server Error"
         # line for the same request would report it a second time.
-        return not getattr(getattr(record, "request", None), _LOGGED, False)
+        state = peek_state(getattr(record, "request", None))
+        return not (state is not None and state.error_logged)
 
 
 # --- context on every line: request id, task ------------------------------------------------

@@ -5,10 +5,11 @@ from django.db.models.functions import Lower
 
 from tessera.core.ids import PublicIdField
 
-# Derived from ``phone`` and ``country`` on every save through the CRM services and the CSV
-# import (the phone itself is kept as typed). Matching reads phones from ``phone`` and
-# ``country`` and looks them up through match keys, so this is for display and exports:
-# not indexed, and a save that bypasses the services (the admin) leaves it as it was.
+# Derived from ``phone`` and ``country`` on every save through the CRM services (the API,
+# the admin and the CSV import all save through them; the phone itself is kept as typed).
+# Matching reads phones from ``phone`` and ``country`` and looks them up through match
+# keys, so this is for display and exports: not indexed, and a save that bypasses the
+# services leaves it as it was.
 E164_HELP = "The phone in E.164, read in the record's country, else TESSERA_DEFAULT_REGION"
 
 

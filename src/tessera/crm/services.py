@@ -4,17 +4,31 @@ create and edit runs the duplicate rules and keeps match keys and the timeline c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
+from tessera.core.bulk import insert_objects
 from tessera.core.errors import ProblemError, ValidationFailed, validate_model
 from tessera.core.locking import advisory_lock
 from tessera.core.lookup import get_by_id
+from tessera.crm.inputs import (
+    AccountChanges,
+    AccountInput,
+    ContactChanges,
+    ContactInput,
+    LeadChanges,
+    LeadInput,
+    MatchSummary,
+    NewContacts,
+    Resolution,
+    Saved,
+    given,
+)
+from tessera.crm.lock_objects import contact_row_free, lock_account, lock_contact, lock_lead
 from tessera.crm.matching import engine
 from tessera.crm.matching.engine import Match, MatchResult
 from tessera.crm.matching.keys import lock_names, lookup_keys
@@ -40,41 +54,25 @@ class DuplicateBlocked(ProblemError):
     title = "A matching record already exists"
 
 
-def match_summary(m: Match) -> dict[str, Any]:
-    out: dict[str, Any] = {"object": m.object, "id": m.id, "score": m.score, "rule": m.rule}
-    if m.probability is not None:
-        out["match_probability"] = round(m.probability, 6)
+def match_summary(m: Match) -> MatchSummary:
+    return MatchSummary.of(m)
+
+
+def _problem_match(m: Match) -> dict[str, object]:
+    """A match as a 409's body lists it: the probabilistic parts only when there are any."""
+    s = MatchSummary.of(m)
+    out: dict[str, object] = {"object": s.object, "id": s.id, "score": s.score, "rule": s.rule}
+    if s.match_probability is not None:
+        out["match_probability"] = s.match_probability
         out["weights"] = [
-            {"field": name, "level": s.level, "weight": round(s.weight, 3)}
-            for name, s in (m.weights or {}).items()
+            {"field": w.field, "level": w.level, "weight": w.weight} for w in s.weights or ()
         ]
     return out
 
 
-@dataclass
-class Saved(Generic[R]):
-    """A created or edited record, with the duplicates an ``allow`` rule reported."""
-
-    record: R
-    duplicates: list[Match] = field(default_factory=list)
-
-
-@dataclass
-class Resolution:
-    """Who an incoming person is: an existing Contact or Lead, or a new Contact (linked to
-    a matched Account when only the organisation was known)."""
-
-    record: Contact | Lead
-    created: bool
-    matches: list[Match]
-    account: Account | None = None
-
-    @property
-    def object(self) -> str:
-        return "lead" if isinstance(self.record, Lead) else "contact"
-
-
-def _clean_text(data: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+def _clean_text(data: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The given fields trimmed, white space folded, the email lower-cased, and a null text
+    field blank (a null birthdate stays null: no date)."""
     out: dict[str, Any] = {}
     for name in fields:
         if name not in data:
@@ -102,9 +100,10 @@ def record_timeline(
     kind: str,
     obj: Model,
     summary: str,
-    data: Mapping[str, Any] | None = None,
+    data: Mapping[str, object] | None = None,
 ) -> TimelineEntry:
-    """Add ``obj`` to the contact's timeline and mark the contact as active now."""
+    """Add ``obj`` to the contact's timeline (``data``: the entry's JSON) and mark the
+    contact as active now."""
     now = timezone.now()
     entry = TimelineEntry.objects.create(
         contact=contact,
@@ -136,12 +135,36 @@ def _contact_row_free(contact: Contact) -> bool:
     alone is atomic."""
     if not transaction.get_connection().in_atomic_block:
         return True
-    free = Contact.objects.select_for_update(skip_locked=True, no_key=True).filter(pk=contact.pk)
-    return free.exists()
+    return contact_row_free(contact.pk)
+
+
+@transaction.atomic(savepoint=False)  # the caller's transaction: the CSV import's chunk
+def create_contacts_in_bulk(new: NewContacts) -> list[Contact]:
+    """Insert contacts built and matched elsewhere (their keys already computed), with
+    their match keys, their timeline entries and their activity mark, a few statements
+    for the lot: what ``create_contact`` records for one, without a statement per row."""
+    contacts = new.contacts
+    if not contacts:
+        return contacts
+    now = timezone.now()
+    for contact in contacts:
+        contact.last_activity_at = now  # created is active, as create_contact marks it
+    insert_objects(contacts)
+    engine.store_keys("contact", {c.pk: new.keys[c.pk] for c in contacts})
+    insert_objects(
+        [
+            TimelineEntry(
+                contact=c, kind="contact_created", object_type="contact", object_id=c.pk,
+                summary=new.summary[:255], data={}, occurred_at=now,
+            )
+            for c in contacts
+        ]
+    )  # fmt: skip
+    return contacts
 
 
 def _lock_and_match(
-    object_type: str, values: Mapping[str, Any], exclude_id: str | None
+    object_type: str, values: dict[str, Any], exclude_id: str | None
 ) -> MatchResult:
     """Serialise work on the same person, then look for duplicates.
 
@@ -167,7 +190,7 @@ def _check_duplicates(
         raise DuplicateBlocked(
             f"Blocked by matching rule {blocking[0].rule_name!r}: "
             f"{len(blocking)} existing record(s) match.",
-            matches=[match_summary(m) for m in blocking],
+            matches=[_problem_match(m) for m in blocking],
         )
     return result.matches
 
@@ -197,15 +220,15 @@ def _save(
     return duplicates
 
 
-def _new_person(model: type[P], data: Mapping[str, Any]) -> P:
-    fields = _clean_text(data, PERSON_FIELDS)
+def _new_person(model: type[P], data: ContactInput) -> P:
+    fields = _clean_text(given(data), PERSON_FIELDS)
     if not fields.get("last_name"):
         raise ValidationFailed.field("last_name", "is required")
-    return model(**fields, account=_account_or_error(data.get("account_id")))
+    return model(**fields, account=_account_or_error(data.account_id))
 
 
 @transaction.atomic(savepoint=False)  # callers that need one take it
-def create_contact(data: Mapping[str, Any], *, check_duplicates: bool = True) -> Saved[Contact]:
+def create_contact(data: ContactInput, *, check_duplicates: bool = True) -> Saved[Contact]:
     contact = _new_person(Contact, data)
     contact.last_activity_at = timezone.now()  # created is active: no second write for it
     duplicates = _save(contact, "contact", exclude=["id", "account"], check=check_duplicates)
@@ -214,15 +237,15 @@ def create_contact(data: Mapping[str, Any], *, check_duplicates: bool = True) ->
 
 
 @transaction.atomic(savepoint=False)  # callers that need one take it
-def create_lead(data: Mapping[str, Any], *, check_duplicates: bool = True) -> Saved[Lead]:
+def create_lead(data: LeadInput, *, check_duplicates: bool = True) -> Saved[Lead]:
     lead = _new_person(Lead, data)
     duplicates = _save(lead, "lead", exclude=["id", "account"], check=check_duplicates)
     return Saved(lead, duplicates)
 
 
 @transaction.atomic(savepoint=False)  # callers that need one take it
-def create_account(data: Mapping[str, Any], *, check_duplicates: bool = True) -> Saved[Account]:
-    fields = _clean_text(data, ACCOUNT_FIELDS)
+def create_account(data: AccountInput, *, check_duplicates: bool = True) -> Saved[Account]:
+    fields = _clean_text(given(data), ACCOUNT_FIELDS)
     if not fields.get("name"):
         raise ValidationFailed.field("name", "is required")
     account = Account(**fields)
@@ -230,41 +253,46 @@ def create_account(data: Mapping[str, Any], *, check_duplicates: bool = True) ->
     return Saved(account, duplicates)
 
 
-def _update(
-    model: type[R], object_type: str, pk: str, data: Mapping[str, Any], fields: tuple[str, ...]
-) -> Saved[R]:
-    getter = {"contact": get_contact, "lead": get_lead, "account": get_account}[object_type]
-    getter(pk)  # 404 before locking
-    obj = model.objects.select_for_update().get(pk=pk)
-    # Duplicates the record already had (it was linked or converted past a block rule, or
-    # the rule came later) do not block an edit; only the edit making a new one does.
+def _blocking_already(object_type: str, obj: R) -> frozenset[tuple[str, str]]:
+    """The duplicates a block rule finds for the record as it is. They were there before
+    the edit (it was linked or converted past a block rule, or the rule came later), so
+    they do not block it; only an edit making a new one does."""
     blocks = any(r.action == "block" for t in engine.TARGETS[object_type] for r in active_rules(t))
-    already = (
-        frozenset(
-            (m.object, m.id)
-            for m in engine.find_matches(
-                object_type, engine.record_values(obj), exclude_id=obj.pk
-            ).blocking
-        )
-        if blocks  # without a block rule nothing can be refused: no need to look
-        else frozenset()
-    )
-    changes = _clean_text(data, fields)
-    if "last_name" in changes and not changes["last_name"]:
-        raise ValidationFailed.field("last_name", "is required")
-    if "name" in changes and not changes["name"]:
-        raise ValidationFailed.field("name", "is required")
-    for name, value in changes.items():
+    if not blocks:  # without a block rule nothing can be refused: no need to look
+        return frozenset()
+    found = engine.find_matches(object_type, engine.record_values(obj), exclude_id=obj.pk)
+    return frozenset((m.object, m.id) for m in found.blocking)
+
+
+def _update(
+    obj: R,
+    object_type: str,
+    changes: ContactChanges | AccountChanges,
+    fields: tuple[str, ...],
+    check: bool,
+) -> Saved[R]:
+    """Apply ``changes`` to the locked ``obj`` and save it (see ``_save``)."""
+    already = _blocking_already(object_type, obj) if check else frozenset()
+    data = given(changes)
+    cleaned = _clean_text(data, fields)
+    for required in ("last_name", "name"):
+        if required in cleaned and not cleaned[required]:
+            raise ValidationFailed.field(required, "is required")
+    for name, value in cleaned.items():
         setattr(obj, name, value)
-    if "account_id" in data and object_type != "account":
-        obj.account = _account_or_error(data["account_id"])  # type: ignore[union-attr,attr-defined,unused-ignore]
-    duplicates = _save(obj, object_type, exclude=["id", "account"], check=True, tolerated=already)
+    if "account_id" in data and not isinstance(obj, Account):
+        obj.account = _account_or_error(data["account_id"])
+    duplicates = _save(obj, object_type, exclude=["id", "account"], check=check, tolerated=already)
     return Saved(obj, duplicates)
 
 
 @transaction.atomic(savepoint=False)  # callers that need one take it
-def update_contact(contact_id: str, data: Mapping[str, Any]) -> Saved[Contact]:
-    saved = _update(Contact, "contact", contact_id, data, PERSON_FIELDS)
+def update_contact(
+    contact_id: str, changes: ContactChanges, *, check_duplicates: bool = True
+) -> Saved[Contact]:
+    get_contact(contact_id)  # 404 before locking
+    contact = lock_contact(contact_id)
+    saved = _update(contact, "contact", changes, PERSON_FIELDS, check_duplicates)
     record_timeline(
         saved.record, kind="contact_updated", obj=saved.record, summary="Contact updated"
     )
@@ -275,7 +303,7 @@ def update_contact(contact_id: str, data: Mapping[str, Any]) -> Saved[Contact]:
 def set_email_opt_out(contact_id: str, opted_out: bool) -> Contact:
     """The person's choice about reminder emails, on their contact's timeline."""
     get_contact(contact_id)
-    contact = Contact.objects.select_for_update().get(pk=contact_id)
+    contact = lock_contact(contact_id)
     if contact.email_opt_out != opted_out:
         contact.email_opt_out = opted_out
         contact.save(update_fields=["email_opt_out", "updated_at"])
@@ -287,16 +315,23 @@ def set_email_opt_out(contact_id: str, opted_out: bool) -> Contact:
 
 
 @transaction.atomic(savepoint=False)  # callers that need one take it
-def update_lead(lead_id: str, data: Mapping[str, Any]) -> Saved[Lead]:
-    return _update(Lead, "lead", lead_id, data, PERSON_FIELDS)
+def update_lead(
+    lead_id: str, changes: LeadChanges, *, check_duplicates: bool = True
+) -> Saved[Lead]:
+    get_lead(lead_id)  # 404 before locking
+    return _update(lock_lead(lead_id), "lead", changes, PERSON_FIELDS, check_duplicates)
 
 
 @transaction.atomic(savepoint=False)  # callers that need one take it
-def update_account(account_id: str, data: Mapping[str, Any]) -> Saved[Account]:
-    return _update(Account, "account", account_id, data, ACCOUNT_FIELDS)
+def update_account(
+    account_id: str, changes: AccountChanges, *, check_duplicates: bool = True
+) -> Saved[Account]:
+    get_account(account_id)  # 404 before locking
+    account = lock_account(account_id)
+    return _update(account, "account", changes, ACCOUNT_FIELDS, check_duplicates)
 
 
-def best_person(matches: list[Match], values: Mapping[str, Any]) -> Contact | Lead:
+def best_person(matches: list[Match], email: str | None) -> Contact | Lead:
     """The record a person is, among the matches found for them.
 
     An email is an identifier, a name only a resemblance: a record with the same email
@@ -304,10 +339,10 @@ def best_person(matches: list[Match], values: Mapping[str, Any]) -> Contact | Le
     email is Robert Johnson, not the newer Lead "Rob Johnson"). Then a Contact wins over a
     Lead, since a Lead chosen would be converted into a second contact for someone who
     has one. Ties keep the engine's order: score, most recently active, id."""
-    email = (values.get("email") or "").strip().lower()
+    wanted = (email or "").strip().lower()
 
     def key(m: Match) -> tuple[bool, bool]:
-        same_email = bool(email) and str(getattr(m.record, "email", "")).lower() == email
+        same_email = bool(wanted) and str(getattr(m.record, "email", "")).lower() == wanted
         return (not same_email, m.object != "contact")
 
     best = sorted(matches, key=key)[0].record  # sorted() is stable: engine order breaks ties
@@ -317,7 +352,7 @@ def best_person(matches: list[Match], values: Mapping[str, Any]) -> Contact | Le
 
 
 @transaction.atomic(savepoint=False)  # callers that need one take it
-def resolve_person(data: Mapping[str, Any]) -> Resolution:
+def resolve_person(person: ContactInput) -> Resolution:
     """The Contact or Lead this person already is, or a new Contact.
 
     Among several matches the choice is deterministic (``best_person``): a record with the
@@ -325,29 +360,27 @@ def resolve_person(data: Mapping[str, Any]) -> Resolution:
     lowest id. With no person match but a matching Account (by company and
     address, phone or website), the new Contact is created under that Account. Block rules
     do not apply: resolving never refuses a person, it finds or creates one."""
-    values = _clean_text(data, PERSON_FIELDS)
+    values = _clean_text(given(person), PERSON_FIELDS)
     if not values.get("last_name"):
         raise ValidationFailed.field("last_name", "is required")
     result = _lock_and_match("contact", values, exclude_id=None)
     if result.matches:
-        best = best_person(result.matches, values)
+        best = best_person(result.matches, values.get("email"))
         return Resolution(record=best, created=False, matches=result.matches)
     account: Account | None = None
     if values.get("company"):
         accounts = engine.find_matches("contact", values, targets=("account",)).matches
         if accounts and isinstance(accounts[0].record, Account):
             account = accounts[0].record
-    created = create_contact(
-        {**values, "account_id": account.pk if account else data.get("account_id")},
-        check_duplicates=False,
-    )
+    new = ContactInput(**values, account_id=account.pk if account else person.account_id)
+    created = create_contact(new, check_duplicates=False)
     return Resolution(record=created.record, created=True, matches=[], account=account)
 
 
 @transaction.atomic(savepoint=False)  # callers that need one take it
 def convert_lead(lead: Lead) -> Contact:
     """The lead's contact: created from the lead the first time, the same one after."""
-    locked = Lead.objects.select_for_update().get(pk=lead.pk)
+    locked = lock_lead(lead.pk)
     if locked.converted_contact_id:
         return get_contact(locked.converted_contact_id)
     values = {name: getattr(locked, name) for name in PERSON_FIELDS}
@@ -357,13 +390,12 @@ def convert_lead(lead: Lead) -> Contact:
     # second set while holding the lead's row could deadlock two resolutions.
     existing = engine.find_matches("lead", values, targets=("contact",))
     if existing.matches:
-        contact = best_person(existing.matches, values)
+        contact = best_person(existing.matches, values.get("email"))
         if not isinstance(contact, Contact):
             raise TypeError("contact matching returned a non-contact")
     else:
-        contact = create_contact(
-            {**values, "account_id": locked.account_id}, check_duplicates=False
-        ).record
+        new = ContactInput(**values, account_id=locked.account_id)
+        contact = create_contact(new, check_duplicates=False).record
     locked.converted_contact = contact
     locked.converted_at = timezone.now()
     locked.save(update_fields=["converted_contact", "converted_at", "updated_at"])

@@ -113,7 +113,8 @@ def _blank(value: Any) -> bool:
 
 def _check(
     asked: list[Question], given: Iterable[AnswerIn], where: str, problems: Collects
-) -> dict[str, Any]:
+) -> dict[str, object]:
+    """The normalised answers, keyed by question id; problems go to ``problems``."""
     by_id = {q.pk: q for q in asked}
     out: dict[str, Any] = {}
     for i, answer in enumerate(given):
@@ -144,7 +145,7 @@ def check_attendee_answers(
     given: Iterable[AnswerIn],
     where: str,
     problems: Collects,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """An attendee's answers, for the questions that apply to what they bought."""
     asked = [
         q
@@ -156,5 +157,5 @@ def check_attendee_answers(
 
 def check_order_answers(
     questions: list[Question], given: Iterable[AnswerIn], problems: Collects
-) -> dict[str, Any]:
+) -> dict[str, object]:
     return _check([q for q in questions if not q.per_attendee], given, "", problems)

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from tessera.billing.invoices import (
+from tessera.billing.credit_notes import (
     credited_amount,
     issue_credit_note,
     remaining,
@@ -32,7 +32,7 @@ from tessera.core.errors import Conflict
 from tessera.core.lookup import get_by_id
 from tessera.core.money import Money
 from tessera.crm.services import record_timeline
-from tessera.events import capacity
+from tessera.events.lock_objects import lock_attendee, lock_checkout
 from tessera.events.models import Attendee, Checkout, EventItem
 from tessera.events.waitlist import release_places
 from tessera.loyalty.models import WalletTransaction
@@ -123,7 +123,7 @@ def _refund(checkout: Checkout, amount: int, what: CreditFor, request_key: str |
         note = Invoice.objects.get(kind="credit_note", reference=refund.pk)
         return Refunded(note, refund)
     with transaction.atomic():
-        locked = capacity.lock_checkout(checkout.pk)
+        locked = lock_checkout(checkout.pk)
         note = issue_credit_note(
             _invoice_of(locked),
             attendee_id=what.attendee_id,
@@ -170,26 +170,17 @@ def cancel_attendee(
 ) -> tuple[Attendee, Refunded | None]:
     """Cancel a ticket: its places back (offered to the waitlist), and with ``refund`` a
     credit note for the attendee's lines and the money or points back."""
-    get_by_id(Attendee, attendee_id, "attendee")
     with transaction.atomic():
-        attendee = (
-            Attendee.objects.select_for_update(of=("self",))
-            .select_related("checkout", "event", "contact")
-            .get(pk=attendee_id)
-        )
-        if attendee.status == A.CANCELLED:
-            raise Conflict("This ticket is already cancelled.", code="cancelled")
-        if attendee.status != A.REGISTERED:
-            raise Conflict(
-                f"The attendee is {attendee.status}; only registered tickets cancel.",
-                code="not_registered",
-            )
-        if refund:
-            _refuse_a_refund_beyond_remaining(attendee)
+        attendee = lock_attendee(attendee_id, "checkout", "event", "contact")
+        _refuse_unless_registered(attendee)
+        lines = _attendee_lines(attendee.checkout, attendee.pk)
+        # Read once, under the attendee's lock: what the refund below pays back is what
+        # this check allowed.
+        amount = _refundable(attendee, lines) if refund else 0
         attendee.status = A.CANCELLED
         attendee.cancelled_at = timezone.now()
         attendee.save(update_fields=["status", "cancelled_at"])
-        _give_back_lines(attendee)
+        _give_back_lines(attendee, lines)
         record_timeline(
             attendee.contact,
             kind="attendee_cancelled",
@@ -197,48 +188,53 @@ def cancel_attendee(
             summary=f"Cancelled: {attendee.event.name}",
             data={"refund": refund},
         )
+    if amount <= 0:
+        return attendee, None
     checkout = Checkout.objects.select_related("transaction", "member__program").get(
         pk=attendee.checkout_id
     )
-    amount = _attendee_amount(checkout, attendee.pk)
-    if not refund or amount <= 0:
-        return attendee, None
     return attendee, _refund(
         checkout, amount, CreditFor(attendee.pk, "ticket cancelled"), request_key
     )
 
 
-def _refuse_a_refund_beyond_remaining(attendee: Attendee) -> None:
-    """A refund asked with a cancellation needs something left of the ticket's lines
-    (earlier refunds of the invoice credit them too), checked before the ticket is
-    cancelled: a refused request cancels nothing."""
+def _refuse_unless_registered(attendee: Attendee) -> None:
+    if attendee.status == A.CANCELLED:
+        raise Conflict("This ticket is already cancelled.", code="cancelled")
+    if attendee.status != A.REGISTERED:
+        raise Conflict(
+            f"The attendee is {attendee.status}; only registered tickets cancel.",
+            code="not_registered",
+        )
+
+
+def _refundable(attendee: Attendee, lines: list[InvoiceLine]) -> int:
+    """What is left to refund of the ticket's lines (earlier refunds of the invoice credit
+    them too, and the money follows the credit note). Refused when the lines were paid
+    and nothing is left, before the ticket is cancelled: a refused request cancels
+    nothing."""
     checkout = attendee.checkout
-    paid = sum(line.amount for line in _attendee_lines(checkout, attendee.pk))
-    if paid > 0 and _attendee_amount(checkout, attendee.pk) <= 0:
+    if checkout.invoice_id is None:
+        return 0
+    left = remaining_for_attendee(Invoice.objects.get(pk=checkout.invoice_id), attendee.pk)
+    paid = sum(line.amount for line in lines)
+    if paid > 0 and left <= 0:
         money = Money(paid, checkout.currency).format(settings.TESSERA_LOCALE)
         raise RefundExceedsRemaining(
             f"Nothing is left to refund of this ticket's {money}: the invoice was refunded "
             "already. Cancel it without a refund.",
             remaining=0,
         )
+    return left
 
 
 def _attendee_lines(checkout: Checkout, attendee_id: str) -> list[InvoiceLine]:
     return list(InvoiceLine.objects.filter(invoice_id=checkout.invoice_id, attendee_id=attendee_id))
 
 
-def _attendee_amount(checkout: Checkout, attendee_id: str) -> int:
-    """What is left to refund of the attendee's lines: an earlier refund of (part of) the
-    invoice credited them too, and the money follows the credit note."""
-    if checkout.invoice_id is None:
-        return 0
-    invoice = Invoice.objects.get(pk=checkout.invoice_id)
-    return remaining_for_attendee(invoice, attendee_id)
-
-
-def _give_back_lines(attendee: Attendee) -> None:
+def _give_back_lines(attendee: Attendee, lines: list[InvoiceLine]) -> None:
     held: dict[str, int] = defaultdict(int)
-    for line in _attendee_lines(attendee.checkout, attendee.pk):
+    for line in lines:
         if line.item_id:
             held[line.item_id] += line.quantity
     places = 1 if EventItem.objects.get(pk=attendee.ticket_id).takes_a_place else 0

@@ -1,4 +1,4 @@
-"""Every lock and counter move of the events app, in one place.
+"""Every counter move of the events app, in one place (its row locks are in ``lock_objects``).
 
 Capacity is taken with one conditional UPDATE per counter (``sold + n + waiting <=
 capacity``), never with an event-wide lock: two checkouts for different items only meet
@@ -21,7 +21,7 @@ from typing import Any
 from django.db.models import F, Q
 
 from tessera.core.errors import Conflict
-from tessera.events.models import Checkout, Event, EventItem, PromoCode, WaitlistEntry
+from tessera.events.models import Event, EventItem, PromoCode
 
 
 class SoldOut(Conflict):
@@ -146,19 +146,3 @@ def offer_place(item: EventItem) -> bool:
         EventItem.objects.filter(pk=item.pk).update(sold=F("sold") - 1, waiting=F("waiting") + 1)
         return False  # the item has room, the event not: nothing offered
     return True
-
-
-def lock_checkout(checkout_id: str) -> Checkout:
-    """The checkout's row, locked: completion, failure and expiry re-lock it and return at
-    once if another got there first. Only its own row: the event's is every checkout's."""
-    return (
-        Checkout.objects.select_for_update(of=("self",)).select_related("event").get(pk=checkout_id)
-    )
-
-
-def lock_waitlist_entry(entry_id: str) -> WaitlistEntry:
-    return (
-        WaitlistEntry.objects.select_for_update(of=("self",))
-        .select_related("item")
-        .get(pk=entry_id)
-    )

@@ -16,8 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from tessera.core.errors import Conflict, NotFound, ValidationFailed
-from tessera.core.lookup import get_by_id
 from tessera.crm.services import record_timeline
+from tessera.events.lock_objects import lock_attendee
 from tessera.events.models import Attendee
 from tessera.events.tickets import InvalidTicketCode, verify_ticket
 from tessera.loyalty.models import WalletTransaction
@@ -60,12 +60,7 @@ def check_in_code(code: str, *, event_id: str | None = None) -> CheckedIn:
 
 @transaction.atomic
 def check_in(attendee_id: str, *, expect_event: str | None = None) -> CheckedIn:
-    get_by_id(Attendee, attendee_id, "attendee")
-    attendee = (
-        Attendee.objects.select_for_update(of=("self",))  # the program may be absent
-        .select_related("event__program", "contact")
-        .get(pk=attendee_id)
-    )
+    attendee = lock_attendee(attendee_id, "event__program", "contact")
     if expect_event and attendee.event_id != expect_event:
         raise NotFound(f"No attendee {attendee_id} at this event")
     if attendee.status == A.CHECKED_IN:

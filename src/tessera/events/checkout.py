@@ -22,22 +22,24 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from tessera.billing.invoices import create_draft_invoice
+from tessera.billing.invoices import LineSpec, create_draft_invoice
 from tessera.billing.models import Invoice
 from tessera.billing.services import charge_card
-from tessera.core.errors import ProblemError
+from tessera.core.errors import ProblemError, ValidationFailed
 from tessera.core.ids import new_id
 from tessera.core.metrics import counts_checkouts
 from tessera.core.money import format_points
+from tessera.crm.inputs import ContactInput
 from tessera.crm.models import Contact, Lead
 from tessera.crm.services import contact_for, resolve_person
 from tessera.events import capacity, outcome
+from tessera.events.lock_objects import lock_waitlist_entry
 from tessera.events.models import Answer, Attendee, Checkout, WaitlistEntry
 from tessera.events.requests import CheckoutIn, CheckoutOutcome, PersonIn
 from tessera.events.tickets import sign_ticket
@@ -91,12 +93,12 @@ def resume(checkout: Checkout) -> CheckoutOutcome:
 def _people(plan: Plan) -> tuple[Contact, list[tuple[Contact, Lead | None]]]:
     """The buyer's contact, and each attendee's contact with the Lead it was matched to.
     The same person typed twice in one order is resolved once."""
-    seen: dict[tuple[tuple[str, str], ...], tuple[Contact, Lead | None]] = {}
+    seen: dict[ContactInput, tuple[Contact, Lead | None]] = {}
 
     def resolve(person: PersonIn) -> tuple[Contact, Lead | None]:
-        key = tuple(sorted(person.as_record().items()))
+        key = person.as_contact()
         if key not in seen:
-            found = resolve_person(person.as_record())
+            found = resolve_person(key)
             lead = found.record if isinstance(found.record, Lead) else None
             seen[key] = (contact_for(found), lead)
         return seen[key]
@@ -130,6 +132,35 @@ def record(plan: Plan, request_key: str | None, *, registered: bool = False) -> 
     refusal there cancels them, and nobody outside sees them in between)."""
     buyer, people = _people(plan)
     checkout_id, now = new_id("chk"), timezone.now()
+    attendees = _new_attendees(plan, people, checkout_id, registered=registered, now=now)
+    invoice_id = new_id("inv")
+    # In the order of the records' story: the checkout, its attendees and their answers,
+    # then the invoice and its lines (foreign keys are checked at commit, so the checkout
+    # may name its invoice first).
+    checkout = _create_checkout(plan, buyer, checkout_id, invoice_id, request_key, now=now)
+    Attendee.objects.bulk_create(attendees)
+    _save_answers(plan, checkout, attendees)
+    invoice = create_draft_invoice(
+        bill_to=buyer,
+        currency=plan.event.currency,
+        lines=_invoice_lines(plan, attendees),
+        reference=checkout_id,
+        invoice_id=invoice_id,
+    )
+    checkout.invoice = invoice
+    return Reserved(checkout, attendees, invoice)
+
+
+def _new_attendees(
+    plan: Plan,
+    people: list[tuple[Contact, Lead | None]],
+    checkout_id: str,
+    *,
+    registered: bool,
+    now: datetime,
+) -> list[Attendee]:
+    """One unsaved attendee per planned one, its ticket code signed now (valid at the door
+    only once registered)."""
     attendees = [
         Attendee(
             id=new_id("att"),
@@ -143,19 +174,38 @@ def record(plan: Plan, request_key: str | None, *, registered: bool = False) -> 
         )
         for planned, (contact, lead) in zip(plan.attendees, people, strict=True)
     ]
-    for attendee in attendees:  # signed now; valid at the door only once registered
+    for attendee in attendees:
         attendee.code = sign_ticket(attendee.pk, plan.event.pk)
+    return attendees
+
+
+def _invoice_lines(plan: Plan, attendees: list[Attendee]) -> list[LineSpec]:
+    """The plan's lines, each naming its attendee's id instead of the attendee's index."""
     by_index = {p.index: a.pk for p, a in zip(plan.attendees, attendees, strict=True)}
-    lines = [replace(line, attendee_id=by_index[int(line.attendee_id)]) for line in plan.lines]
+    return [replace(line, attendee_id=by_index[int(line.attendee_id)]) for line in plan.lines]
+
+
+def _held(plan: Plan) -> tuple[dict[str, int], int]:
+    """What the checkout will take: the items and places wanted, less the place a waitlist
+    offer already holds for it."""
     wanted, places = dict(plan.wanted), plan.places
-    if plan.offer is not None:  # the offer already holds its place
+    if plan.offer is not None:
         wanted[plan.offer.item_id] -= 1
         places -= 1 if plan.offer.item.takes_a_place else 0
-    invoice_id = new_id("inv")
-    # In the order of the records' story: the checkout, its attendees and their answers,
-    # then the invoice and its lines (foreign keys are checked at commit, so the checkout
-    # may name its invoice first).
-    checkout = Checkout.objects.create(
+    return wanted, places
+
+
+def _create_checkout(
+    plan: Plan,
+    buyer: Contact,
+    checkout_id: str,
+    invoice_id: str,
+    request_key: str | None,
+    *,
+    now: datetime,
+) -> Checkout:
+    held_items, held_places = _held(plan)
+    return Checkout.objects.create(
         id=checkout_id,
         event=plan.event,
         buyer=buyer,
@@ -164,8 +214,8 @@ def record(plan: Plan, request_key: str | None, *, registered: bool = False) -> 
         invoice_id=invoice_id,
         promo_code=plan.promo,
         waitlist_entry=_locked_offer(plan),
-        held_items=wanted,
-        held_places=places,
+        held_items=held_items,
+        held_places=held_places,
         total=plan.total,
         currency=plan.event.currency,
         points=plan.points,
@@ -173,17 +223,6 @@ def record(plan: Plan, request_key: str | None, *, registered: bool = False) -> 
         hold_expires_at=now + timedelta(minutes=hold_minutes()),
         request_key=request_key,
     )
-    Attendee.objects.bulk_create(attendees)
-    _save_answers(plan, checkout, attendees)
-    invoice = create_draft_invoice(
-        bill_to=buyer,
-        currency=plan.event.currency,
-        lines=lines,
-        reference=checkout_id,
-        invoice_id=invoice_id,
-    )
-    checkout.invoice = invoice
-    return Reserved(checkout, attendees, invoice)
 
 
 def _take_places(reserved: Reserved, plan: Plan) -> None:
@@ -197,12 +236,10 @@ def _take_places(reserved: Reserved, plan: Plan) -> None:
 def _locked_offer(plan: Plan) -> WaitlistEntry | None:
     if plan.offer is None:
         return None
-    entry = capacity.lock_waitlist_entry(plan.offer.pk)
+    entry = lock_waitlist_entry(plan.offer.pk)
     ended = (Checkout.Status.FAILED, Checkout.Status.EXPIRED)
     taken = entry.checkouts.exclude(status__in=ended).exists()  # another checkout redeems it
     if entry.status != WaitlistEntry.Status.OFFERED or taken:
-        from tessera.core.errors import ValidationFailed
-
         raise ValidationFailed.field("waitlist_token", "this offer has been used or withdrawn")
     return entry
 

@@ -22,11 +22,13 @@ from django.utils import timezone
 from tessera.billing.gateways.base import GatewayRejected, GatewayUnavailable
 from tessera.billing.gateways.stripe import get_gateway
 from tessera.billing.invoices import LineSpec, create_draft_invoice, issue_invoice, void_invoice
+from tessera.billing.lock_objects import lock_transaction
 from tessera.billing.models import Invoice, Transaction
 from tessera.billing.services import apply_result, settle_from_gateway
 from tessera.core.money import Money
 from tessera.crm.services import record_timeline
 from tessera.events import capacity
+from tessera.events.lock_objects import lock_checkout
 from tessera.events.models import Attendee, Checkout, WaitlistEntry
 from tessera.events.requests import CheckoutOutcome
 from tessera.events.waitlist import release_places
@@ -165,7 +167,7 @@ def release(checkout: Checkout) -> None:
 
 def settle_checkout(txn: Transaction) -> None:
     """Billing's settler for ``checkout`` payments (called with the transaction locked)."""
-    checkout = capacity.lock_checkout(txn.purpose_id)
+    checkout = lock_checkout(txn.purpose_id)
     if txn.status == Transaction.Status.CAPTURED:
         if checkout.released and not _take_again(checkout):
             _refund_later(checkout, txn)
@@ -268,12 +270,12 @@ def expire_one(checkout_id: str) -> None:
             settle_from_gateway(txn.pk)
             return
         with transaction.atomic():
-            locked = Transaction.objects.select_for_update().get(pk=txn.pk)
+            locked = lock_transaction(txn.pk)
             apply_result(locked, replace(result, failure_code="hold_expired"))
         return
     with transaction.atomic():
         fail(
-            capacity.lock_checkout(checkout_id),
+            lock_checkout(checkout_id),
             "hold_expired",
             "The places were held for the payment, which did not come in time.",
             status=S.EXPIRED,

@@ -3,8 +3,13 @@ its validated body, and tests and the portal build them directly."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tessera.crm.inputs import ContactInput
+
+if TYPE_CHECKING:
+    from tessera.events.models import Checkout
 
 
 @dataclass(frozen=True)
@@ -15,8 +20,15 @@ class PersonIn:
     phone: str = ""
     company: str = ""
 
-    def as_record(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v}
+    def as_contact(self) -> ContactInput:
+        """The person as the CRM resolves one (a missing field is blank)."""
+        return ContactInput(
+            first_name=self.first_name or "",
+            last_name=self.last_name or "",
+            email=self.email or "",
+            phone=self.phone or "",
+            company=self.company or "",
+        )
 
 
 @dataclass(frozen=True)
@@ -57,12 +69,11 @@ class CheckoutIn:
     waitlist_token: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckoutOutcome:
     """How a checkout request ended: the checkout, and for 3-D Secure the client secret."""
 
     checkout_id: str
     status: str
     client_secret: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    checkout: Any = None  # the Checkout with its records loaded, when the saga has them
+    checkout: Checkout | None = None  # with its records loaded, when the saga has them

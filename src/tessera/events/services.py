@@ -5,10 +5,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cache
-from typing import Any
 from zoneinfo import available_timezones
 
 from django.db import transaction
@@ -18,6 +17,8 @@ from tessera.core.errors import Conflict, ValidationFailed
 from tessera.core.lookup import get_by_id
 from tessera.core.money import POINTS, validate_currency
 from tessera.core.spreadsheet import safe_cell
+from tessera.core.unset import UNSET, Unset
+from tessera.events.lock_objects import lock_event
 from tessera.events.models import Attendee, Checkout, Event, EventItem, PromoCode, Question
 from tessera.loyalty.models import Program
 
@@ -76,7 +77,38 @@ class PromoSpec:
 
 @dataclass(frozen=True)
 class EventChanges:
-    fields: dict[str, Any] = field(default_factory=dict)
+    """An organiser's change to an event; a field left ``UNSET`` stays as it was. None
+    clears what an event may be without (its limit, venue or description) and leaves what
+    it cannot be without (name, times, status, points) as it was."""
+
+    name: str | Unset | None = UNSET
+    description: str | Unset | None = UNSET
+    starts_at: datetime | Unset | None = UNSET
+    ends_at: datetime | Unset | None = UNSET
+    timezone: str | Unset | None = UNSET
+    venue: str | Unset | None = UNSET
+    capacity: int | Unset | None = UNSET
+    status: str | Unset | None = UNSET
+    attendance_points: int | Unset | None = UNSET
+
+
+_CLEARED_TO_BLANK = ("description", "venue")
+_CLEARED_TO_NONE = ("capacity",)
+
+
+def _new_values(changes: EventChanges) -> dict[str, object]:
+    """The event's attributes the change sets, by name: a null clears a field that may be
+    blank or unlimited, and is no change for the others."""
+    values: dict[str, object] = {}
+    for f in fields(changes):
+        value = getattr(changes, f.name)
+        if value is UNSET:
+            continue
+        if value is None and f.name in _CLEARED_TO_BLANK:
+            value = ""
+        if value is not None or f.name in _CLEARED_TO_NONE:
+            values[f.name] = value
+    return values
 
 
 def _check_time_zone(name: str) -> None:
@@ -121,22 +153,16 @@ def create_event(spec: EventSpec) -> Event:
 
 @transaction.atomic
 def update_event(event_id: str, changes: EventChanges) -> Event:
-    event = get_event(event_id)
-    event = Event.objects.select_for_update().get(pk=event.pk)
-    data = dict(changes.fields)
-    # An explicit null clears what an event may be without (its limit, venue or
-    # description) and leaves what it cannot be without (name, times, status) as it was.
-    for name in ("description", "venue"):
-        if name in data and data[name] is None:
-            data[name] = ""
-    data = {k: v for k, v in data.items() if v is not None or k == "capacity"}
-    if "capacity" in data and data["capacity"] is not None and data["capacity"] < event.sold:
+    event = lock_event(event_id)
+    data = _new_values(changes)
+    limit = changes.capacity
+    if isinstance(limit, int) and limit < event.sold:
         raise Conflict(
             f"{event.sold} places are taken; the capacity cannot go below that.",
             errors=[{"field": "capacity", "message": f"at least {event.sold}"}],
         )
-    if "timezone" in data:
-        _check_time_zone(data["timezone"])
+    if isinstance(changes.timezone, str):
+        _check_time_zone(changes.timezone)
     for name, value in data.items():
         setattr(event, name, value)
     if event.ends_at <= event.starts_at:

@@ -24,6 +24,7 @@ from tessera.core.errors import Conflict, ValidationFailed
 from tessera.core.lookup import get_by_id
 from tessera.crm.services import contact_for, record_timeline, resolve_person
 from tessera.events import capacity
+from tessera.events.lock_objects import first_waiting, lock_waitlist_entry
 from tessera.events.models import Event, EventItem, WaitlistEntry
 from tessera.events.requests import PersonIn
 from tessera.notifications.services import queue_email
@@ -51,7 +52,7 @@ def join_waitlist(event_id: str, item_id: str, person: PersonIn) -> Joined:
         raise ValidationFailed.field("item_id", "no such item in this event")
     if event.status != Event.Status.LIVE:
         raise ValidationFailed.field("event_id", f"the event is {event.status}")
-    contact = contact_for(resolve_person(person.as_record()))
+    contact = contact_for(resolve_person(person.as_contact()))
     existing = WaitlistEntry.objects.filter(
         item=item, contact=contact, status__in=[W.WAITING, W.OFFERED]
     ).first()
@@ -99,12 +100,7 @@ def _hand_over(item_id: str, count: int) -> int:
     """Offer up to ``count`` freed places of an item to its first waiting entries."""
     if count <= 0:
         return 0
-    entries = list(
-        WaitlistEntry.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("contact", "event", "item")
-        .filter(item_id=item_id, status=W.WAITING)
-        .order_by("pk")[:count]
-    )
+    entries = list(first_waiting(item_id)[:count])
     for entry in entries:
         _offer(entry)
     if entries:
@@ -151,13 +147,7 @@ def offer_places(event_id: str) -> int:
 
 @transaction.atomic
 def _offer_next(item: EventItem) -> bool:
-    entry = (
-        WaitlistEntry.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("contact", "event", "item")
-        .filter(item=item, status=W.WAITING)
-        .order_by("pk")
-        .first()
-    )
+    entry = first_waiting(item.pk).first()
     if entry is None or not capacity.offer_place(item):
         return False
     _offer(entry)
@@ -175,7 +165,7 @@ def expire_offers() -> int:
     )
     for entry_id in due:
         with transaction.atomic():
-            entry = capacity.lock_waitlist_entry(entry_id)
+            entry = lock_waitlist_entry(entry_id)
             busy = entry.checkouts.filter(status__in=["pending", "requires_action"]).exists()
             if entry.status != W.OFFERED or busy:
                 continue  # redeemed meanwhile, or a checkout with it is still paying

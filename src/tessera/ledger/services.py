@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 
 from tessera.core.errors import ProblemError
 from tessera.core.money import Money
+from tessera.ledger.lock_objects import lock_accounts
 from tessera.ledger.models import JournalEntry, LedgerAccount, Posting
 
 
@@ -63,6 +64,38 @@ def get_or_create_account(
     return account
 
 
+@dataclass
+class _Tally:
+    """An entry's legs summed per account: what each account moves, and the accounts."""
+
+    amounts: dict[str, int]
+    accounts: dict[str, LedgerAccount]
+
+    def pks(self, *, shared: bool) -> list[str]:
+        """In primary-key order: the shared accounts (they may go negative), or the checked
+        ones (they may not)."""
+        return sorted(pk for pk in self.amounts if bool(self.accounts[pk].allow_negative) == shared)
+
+
+def _tally(legs: Sequence[Leg]) -> _Tally:
+    """Sum the legs per account; refuse an entry that is not integers, not between two
+    accounts or does not balance per asset."""
+    amounts: dict[str, int] = defaultdict(int)
+    accounts: dict[str, LedgerAccount] = {}
+    per_asset: dict[str, int] = defaultdict(int)
+    for leg in legs:
+        if not isinstance(leg.amount, int) or isinstance(leg.amount, bool):
+            raise UnbalancedEntry(f"amounts are integers in minor units, got {leg.amount!r}")
+        amounts[leg.account.pk] += leg.amount
+        accounts[leg.account.pk] = leg.account
+        per_asset[leg.account.asset] += leg.amount
+    if len(accounts) < 2:
+        raise UnbalancedEntry("an entry moves value between at least two accounts")
+    if unbalanced := {a: s for a, s in per_asset.items() if s != 0}:
+        raise UnbalancedEntry(f"postings do not sum to zero per asset: {unbalanced}")
+    return _Tally(amounts, accounts)
+
+
 def post(
     *,
     kind: str,
@@ -77,20 +110,9 @@ def post(
     The same ``reference`` twice returns the first entry and changes nothing. Accounts are
     locked in primary-key order (so two posts never deadlock), those that may not go
     negative are checked, and cached balances move in the same transaction."""
-    amounts: dict[str, int] = defaultdict(int)
-    by_id: dict[str, LedgerAccount] = {}
-    per_asset: dict[str, int] = defaultdict(int)
-    for leg in legs:
-        if not isinstance(leg.amount, int) or isinstance(leg.amount, bool):
-            raise UnbalancedEntry(f"amounts are integers in minor units, got {leg.amount!r}")
-        amounts[leg.account.pk] += leg.amount
-        by_id[leg.account.pk] = leg.account
-        per_asset[leg.account.asset] += leg.amount
-    if len(by_id) < 2:
-        raise UnbalancedEntry("an entry moves value between at least two accounts")
-    if unbalanced := {a: s for a, s in per_asset.items() if s != 0}:
-        raise UnbalancedEntry(f"postings do not sum to zero per asset: {unbalanced}")
-
+    tally = _tally(legs)
+    fields = {"kind": kind, "reference": reference, "memo": memo[:255],
+              "object_type": object_type, "object_id": object_id}  # fmt: skip
     # Inside the caller's transaction no savepoint of our own: it costs two round trips on
     # the hottest path we have, and a refusal (raised before any write) leaves that
     # transaction usable.
@@ -101,58 +123,69 @@ def post(
         # end, which holds their row lock for the rest of the transaction only, not for
         # all of it. Lock order is the same everywhere: checked accounts by primary key,
         # then shared ones by primary key.
-        checked = sorted(pk for pk in amounts if not by_id[pk].allow_negative)
-        locked = (
-            {
-                a.pk: a.balance
-                for a in LedgerAccount.objects.select_for_update()
-                .filter(pk__in=checked)
-                .order_by("pk")
-                .only("id", "balance")
-            }
-            if checked
-            else {}
-        )
+        checked = tally.pks(shared=False)
+        locked = lock_accounts(checked)
         # Checked under the locks: a concurrent post of this reference (same accounts) has
         # either committed, and we return it, or waits behind us.
         existing = JournalEntry.objects.filter(reference=reference).first()
         if existing is not None:
             return existing, {}
-        balances: dict[str, int] = {}
-        for pk in checked:
-            new = locked[pk] + amounts[pk]
-            if new < 0:
-                raise InsufficientFunds(by_id[pk], locked[pk], -amounts[pk])
-            balances[pk] = new
-        # The unique reference still guards a reuse with other accounts: that raises.
-        fields = {"kind": kind, "reference": reference, "memo": memo[:255],
-                  "object_type": object_type, "object_id": object_id}  # fmt: skip
-        if checked:
-            entry = JournalEntry.objects.create(**fields)
-        else:
-            # No lock serialises two posts of this reference between shared accounts
-            # only: the second waits on the unique index, then returns the first's entry.
-            try:
-                with transaction.atomic():
-                    entry = JournalEntry.objects.create(**fields)
-            except IntegrityError:
-                return JournalEntry.objects.get(reference=reference), {}
-        Posting.objects.bulk_create(
-            Posting(entry=entry, account_id=pk, amount=delta)
-            for pk, delta in sorted(amounts.items())
-            if delta != 0
-        )
-        for pk in checked:
-            LedgerAccount.objects.filter(pk=pk).update(balance=balances[pk])
-        shared = sorted(pk for pk in amounts if by_id[pk].allow_negative)
-        if (pending := _pending_shared.get()) is not None:
-            for pk in shared:
-                pending[pk] += amounts[pk]
-        else:
-            balances.update(_increment(shared, amounts))
-        for pk, new in balances.items():
-            by_id[pk].balance = new
+        balances = _checked_balances(tally, locked)
+        entry = _create_entry(fields, serialised=bool(checked))
+        if entry is None:
+            return JournalEntry.objects.get(reference=reference), {}
+        _write(entry, tally, balances)
         return entry, balances
+
+
+def _checked_balances(tally: _Tally, locked: Mapping[str, int]) -> dict[str, int]:
+    """The new balance of each locked account; ``InsufficientFunds`` if one would go
+    negative (nothing is written yet, so the caller's transaction stays usable)."""
+    balances: dict[str, int] = {}
+    for pk in tally.pks(shared=False):
+        balance = locked[pk]
+        new = balance + tally.amounts[pk]
+        if new < 0:
+            raise InsufficientFunds(tally.accounts[pk], balance, -tally.amounts[pk])
+        balances[pk] = new
+    return balances
+
+
+def _create_entry(fields: Mapping[str, str], *, serialised: bool) -> JournalEntry | None:
+    """Write the entry; None if a concurrent post of the same reference won.
+
+    The unique reference still guards a reuse with other accounts: that raises."""
+    if serialised:
+        return JournalEntry.objects.create(**fields)
+    # No lock serialises two posts of this reference between shared accounts only: the
+    # second waits on the unique index, then returns the first's entry.
+    try:
+        with transaction.atomic():
+            return JournalEntry.objects.create(**fields)
+    except IntegrityError:
+        return None
+
+
+def _write(entry: JournalEntry, tally: _Tally, balances: dict[str, int]) -> None:
+    """Write the postings and move the cached balances: the checked accounts to the
+    balances worked out under their locks, the shared ones by an increment now or at the
+    end of ``shared_accounts_last``. ``balances`` gains the shared accounts moved now, and
+    every account object passed in the legs is left holding its new balance."""
+    Posting.objects.bulk_create(
+        Posting(entry=entry, account_id=pk, amount=delta)
+        for pk, delta in sorted(tally.amounts.items())
+        if delta != 0
+    )
+    for pk, new in balances.items():
+        LedgerAccount.objects.filter(pk=pk).update(balance=new)
+    shared = tally.pks(shared=True)
+    if (pending := _pending_shared.get()) is not None:
+        for pk in shared:
+            pending[pk] += tally.amounts[pk]
+    else:
+        balances.update(_increment(shared, tally.amounts))
+    for pk, new in balances.items():
+        tally.accounts[pk].balance = new
 
 
 _pending_shared: ContextVar[defaultdict[str, int] | None] = ContextVar(

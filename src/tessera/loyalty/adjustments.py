@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from tessera.core.errors import ValidationFailed
 from tessera.core.ids import new_id
-from tessera.ledger.models import LedgerAccount
+from tessera.loyalty.lock_objects import lock_wallet
 from tessera.loyalty.models import PointLot, WalletTransaction
 from tessera.loyalty.programs import get_member
 from tessera.loyalty.wallet import move_points
@@ -52,7 +52,7 @@ def expire_points(now: datetime | None = None) -> int:
         with transaction.atomic():
             member = get_member(member_id)
             # Lock the wallet first, then read the lots: spending cannot race the expiry.
-            LedgerAccount.objects.select_for_update().get(pk=member.wallet_id)
+            lock_wallet(member)
             for lot in PointLot.objects.filter(
                 member=member, expires_at__lte=now, remaining__gt=0
             ).order_by("id"):

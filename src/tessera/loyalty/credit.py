@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from django.db import transaction as db
 from django.db.models import Sum
@@ -16,6 +16,27 @@ from tessera.loyalty.programs import get_member
 from tessera.loyalty.wallet import move_points, restore_draws
 
 PURPOSE = "wallet_topup"
+
+
+@dataclass(frozen=True)
+class CreditPurchase:
+    """A card payment for wallet credit: captured (``succeeded``, with the wallet
+    transaction of the points) or waiting for 3-D Secure (``requires_action``, with the
+    client secret; the points come with the webhook)."""
+
+    status: str  # "succeeded" or "requires_action"
+    transaction: Transaction
+    points: int
+    wallet_transaction: WalletTransaction | None
+    client_secret: str | None = None
+
+    @property
+    def transaction_id(self) -> str:
+        return str(self.transaction.pk)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
 
 
 def points_for(member: Member, amount: int) -> int:
@@ -94,7 +115,9 @@ def purchase_credit(
     currency: str,
     payment_method_id: str,
     request_key: str | None = None,
-) -> dict[str, Any]:
+) -> CreditPurchase:
+    """Charge the card and credit the points once it is captured. Stripe is called outside
+    any transaction of ours (rule 4); the points are settled here or by the webhook."""
     member = get_member(member_id)
     if currency != member.program.currency:
         raise ValidationFailed.field(
@@ -112,12 +135,12 @@ def purchase_credit(
         with db.atomic():
             settle_topup(txn)
         wtx = WalletTransaction.objects.get(journal_entry__reference=f"topup:{txn.pk}")
-    return {
-        "status": "succeeded" if txn.status == Transaction.Status.CAPTURED else "requires_action",
-        "transaction": txn,
-        "points": points_for(member, amount),
-        "wallet_transaction": wtx,
-        "client_secret": result.client_secret
+    return CreditPurchase(
+        status="succeeded" if txn.status == Transaction.Status.CAPTURED else "requires_action",
+        transaction=txn,
+        points=points_for(member, amount),
+        wallet_transaction=wtx,
+        client_secret=result.client_secret
         if result and result.status == "requires_action"
         else None,
-    }
+    )

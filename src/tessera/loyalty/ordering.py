@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from tessera.core.errors import Conflict, NotFound, ProblemError, ValidationFailed
+from tessera.core.errors import Conflict, NotFound, ValidationFailed
 from tessera.core.ids import new_id
 from tessera.core.lookup import get_by_id
 from tessera.core.metrics import counts_orders
@@ -19,38 +19,45 @@ from tessera.core.money import format_points
 from tessera.crm.services import record_timeline
 from tessera.ledger.services import InsufficientFunds, shared_accounts_last
 from tessera.loyalty import alerts
+from tessera.loyalty.errors import AlreadyRefunded, InsufficientBalance, SoldOut
+from tessera.loyalty.lock_objects import lock_order, lock_stocked_products
 from tessera.loyalty.models import Member, Order, OrderLine, Product, WalletTransaction
 from tessera.loyalty.programs import get_member, get_program
 from tessera.loyalty.wallet import move_points, restore_draws
 
 
-class SoldOut(Conflict):
-    code = "sold_out"
-    title = "Not enough stock"
+@dataclass(frozen=True)
+class ProductSpec:
+    program_id: str
+    name: str
+    price_points: int
+    description: str | None = None
+    stock: int | None = None  # None: unlimited, and never locked
+    active: bool = True
 
 
-class AlreadyRefunded(Conflict):
-    code = "already_refunded"
-    title = "Order already refunded"
+@dataclass(frozen=True)
+class OrderLineSpec:
+    product_id: str
+    quantity: int
 
 
-class InsufficientBalance(ProblemError):
-    """402 for an order the wallet cannot cover. The refusal record and the admin email
-    are kept although the request failed (rule 6 still holds: they committed)."""
+@dataclass(frozen=True)
+class OrderResult:
+    """An order, the wallet transaction that last moved its points (its payment, or its
+    refund) and the wallet's balance right after that."""
 
-    status = 402
-    code = "insufficient_balance"
-    title = "Insufficient balance"
-    keeps_writes = True
+    order: Order
+    wallet_transaction: WalletTransaction
+    balance_after: int
 
 
 @transaction.atomic
-def create_product(data: Mapping[str, Any]) -> Product:
-    program = get_program(data["program_id"])
+def create_product(spec: ProductSpec) -> Product:
+    program = get_program(spec.program_id)
     return Product.objects.create(
-        program=program, name=data["name"], description=data.get("description") or "",
-        price_points=data["price_points"], stock=data.get("stock"),
-        active=data.get("active", True),
+        program=program, name=spec.name, description=spec.description or "",
+        price_points=spec.price_points, stock=spec.stock, active=spec.active,
     )  # fmt: skip
 
 
@@ -66,19 +73,20 @@ def get_order(order_id: str) -> Order:
     )
 
 
-def _wanted(member: Member, lines: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+def _wanted(lines: Sequence[OrderLineSpec]) -> dict[str, int]:
+    """Product id -> quantity, the lines of one product added up."""
     if not lines:
         raise ValidationFailed.field("lines", "an order needs at least one line")
     wanted: dict[str, int] = defaultdict(int)
     for i, line in enumerate(lines):
-        if line["quantity"] < 1:
+        if line.quantity < 1:
             raise ValidationFailed.field(f"lines.{i}.quantity", "must be at least 1")
-        wanted[line["product_id"]] += line["quantity"]
+        wanted[line.product_id] += line.quantity
     return dict(wanted)
 
 
 @counts_orders
-def place_order(member_id: str, lines: Sequence[Mapping[str, Any]]) -> Order:
+def place_order(member_id: str, lines: Sequence[OrderLineSpec]) -> OrderResult:
     """Pay an order from the wallet, all or nothing.
 
     In one transaction: take the stock of stocked products (a conditional decrement each,
@@ -89,7 +97,7 @@ def place_order(member_id: str, lines: Sequence[Mapping[str, Any]]) -> Order:
     of that is kept: only the refusal record and the admin's email, and the caller gets
     402."""
     member = get_member(member_id)
-    wanted = _wanted(member, lines)
+    wanted = _wanted(lines)
     products = _products(member, wanted)
     outcome = _pay(member, wanted, products)
     if isinstance(outcome, InsufficientFunds):
@@ -99,7 +107,7 @@ def place_order(member_id: str, lines: Sequence[Mapping[str, Any]]) -> Order:
 
 def _pay(
     member: Member, wanted: Mapping[str, int], products: Mapping[str, Product]
-) -> Order | InsufficientFunds:
+) -> OrderResult | InsufficientFunds:
     """The order, paid; or, with nothing of it kept, why the wallet refused it."""
     stocked = sorted(p for p in wanted if products[p].stock is not None)
     total = sum(products[p].price_points * q for p, q in wanted.items())
@@ -142,7 +150,7 @@ def _pay(
                 summary=f"Order {order.pk}: {format_points(total, settings.TESSERA_LOCALE)}",
                 data={"status": order.status},
             )  # fmt: skip
-            return order
+            return OrderResult(order, wtx, wtx.balance_after)
     except InsufficientFunds as exc:
         return exc
 
@@ -207,25 +215,16 @@ def _refuse(member: Member, wanted: dict[str, int], exc: InsufficientFunds) -> I
 
 
 @transaction.atomic
-def refund_order(order_id: str) -> Order:
+def refund_order(order_id: str) -> OrderResult:
     """Return an order's points and stock, once. Re-locks the order and returns 409 if it
     was refunded meanwhile (pretix's confirm() pattern)."""
-    order = get_order(order_id)
-    order = (
-        Order.objects.select_for_update()
-        .select_related("member__program", "member__contact")
-        .get(pk=order.pk)
-    )
+    order = lock_order(get_order(order_id).pk)
     if order.status == Order.Status.REFUNDED:
         raise AlreadyRefunded(f"Order {order.pk} was refunded at {order.refunded_at}.")
     if order.status != Order.Status.PLACED or order.wallet_transaction is None:
         raise Conflict(f"Order {order.pk} was {order.status}; there is nothing to refund.")
     lines = list(order.lines.all())
-    stocked = list(
-        Product.objects.select_for_update()
-        .filter(pk__in=[line.product_id for line in lines], stock__isnull=False)
-        .order_by("pk")
-    )
+    stocked = lock_stocked_products(line.product_id for line in lines)
     member = order.member
     refund = move_points(
         member,
@@ -247,4 +246,4 @@ def refund_order(order_id: str) -> Order:
     order.refunded_at = timezone.now()
     order.refund_transaction = refund
     order.save(update_fields=["status", "refunded_at", "refund_transaction"])
-    return order
+    return OrderResult(order, refund, refund.balance_after)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
@@ -12,15 +12,35 @@ from tessera.core.errors import ValidationFailed
 from tessera.core.ids import new_id
 from tessera.core.lookup import get_by_id
 from tessera.core.money import POINTS, validate_currency
+from tessera.crm.inputs import ContactInput
 from tessera.crm.services import contact_for, get_contact, resolve_person
 from tessera.ledger.services import get_or_create_account
 from tessera.loyalty.models import Member, Program
 
 
+@dataclass(frozen=True)
+class ProgramSpec:
+    name: str
+    points_per_unit: int
+    currency: str  # what credit is bought in
+    low_balance_threshold: int = 0
+    points_expire_after_days: int | None = None
+    attendance_points: int | None = None
+    admin_email: str | None = None
+
+
+class Enrolment(NamedTuple):
+    """A membership, and whether this call made it. A tuple, so ``member, created = ...``
+    reads as it always has."""
+
+    member: Member
+    created: bool
+
+
 @transaction.atomic
-def create_program(data: Mapping[str, Any]) -> Program:
+def create_program(spec: ProgramSpec) -> Program:
     try:
-        currency = validate_currency(data["currency"])
+        currency = validate_currency(spec.currency)
     except ValueError as exc:
         raise ValidationFailed.field("currency", str(exc)) from exc
     if currency == POINTS:
@@ -28,19 +48,19 @@ def create_program(data: Mapping[str, Any]) -> Program:
     program_id = new_id("prg")
     program = Program.objects.create(
         id=program_id,
-        name=data["name"],
-        points_per_unit=data["points_per_unit"],
+        name=spec.name,
+        points_per_unit=spec.points_per_unit,
         currency=currency,
-        low_balance_threshold=data.get("low_balance_threshold", 0),
-        points_expire_after_days=data.get("points_expire_after_days"),
-        attendance_points=data.get("attendance_points") or 0,
-        admin_email=data.get("admin_email") or "",
+        low_balance_threshold=spec.low_balance_threshold,
+        points_expire_after_days=spec.points_expire_after_days,
+        attendance_points=spec.attendance_points or 0,
+        admin_email=spec.admin_email or "",
         issuance_account=get_or_create_account(
-            f"program:{program_id}:issued", name=f"{data['name']}: points issued",
+            f"program:{program_id}:issued", name=f"{spec.name}: points issued",
             asset=POINTS, allow_negative=True,
         ),
         redemption_account=get_or_create_account(
-            f"program:{program_id}:redeemed", name=f"{data['name']}: points redeemed",
+            f"program:{program_id}:redeemed", name=f"{spec.name}: points redeemed",
             asset=POINTS, allow_negative=True,
         ),
     )  # fmt: skip
@@ -59,7 +79,7 @@ def get_member(member_id: str) -> Member:
     )
 
 
-def _member_by_email(program: Program, email: Any) -> Member | None:
+def _member_by_email(program: Program, email: str | None) -> Member | None:
     """The program's member whose contact has this email (stored lower-cased), if any;
     the oldest, should two contacts share it."""
     address = str(email or "").strip().lower()
@@ -75,26 +95,26 @@ def _member_by_email(program: Program, email: Any) -> Member | None:
 
 @transaction.atomic
 def enroll_member(
-    program_id: str, *, contact: Mapping[str, Any] | None = None, contact_id: str | None = None
-) -> tuple[Member, bool]:
+    program_id: str, *, contact: ContactInput | None = None, contact_id: str | None = None
+) -> Enrolment:
     """Enrol a person: by ``contact_id``, or found or created from ``contact`` details via
     duplicate matching. Enrolling someone already in the program returns their membership
     (second value False)."""
     program = get_program(program_id)
     if contact_id:
         person = get_contact(contact_id)
-    elif contact:
+    elif contact is not None:
         # A member already enrolled under this email is this person, whatever fuzzy
         # matching would say of the name (a newer lead, a nickname): same membership.
-        by_email = _member_by_email(program, contact.get("email"))
+        by_email = _member_by_email(program, contact.email)
         if by_email is not None:
-            return by_email, False
+            return Enrolment(by_email, False)
         person = contact_for(resolve_person(contact))
     else:
         raise ValidationFailed.field("contact", "send contact details or a contact_id")
     existing = Member.objects.filter(program=program, contact=person).first()
     if existing is not None:
-        return existing, False
+        return Enrolment(existing, False)
     member_id = new_id("mem")
     wallet = get_or_create_account(
         f"wallet:{member_id}", name=f"Wallet of {person} ({program.name})", asset=POINTS
@@ -106,8 +126,8 @@ def enroll_member(
             )
     except IntegrityError:
         # Enrolled concurrently by another request: theirs stands.
-        return Member.objects.get(program=program, contact=person), False
+        return Enrolment(Member.objects.get(program=program, contact=person), False)
     from tessera.crm.services import record_timeline
 
     record_timeline(person, kind="member_enrolled", obj=member, summary=f"Joined {program.name}")
-    return member, True
+    return Enrolment(member, True)

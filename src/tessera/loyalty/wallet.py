@@ -4,13 +4,15 @@ entry, one wallet transaction, the FIFO lots, the timeline, the low-balance aler
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from tessera.core.money import POINTS
 from tessera.crm.services import record_timeline
 from tessera.ledger.models import LedgerAccount
 from tessera.ledger.services import Leg, post
@@ -18,6 +20,25 @@ from tessera.loyalty import alerts
 from tessera.loyalty.models import LotDraw, Member, PointLot, WalletTransaction
 
 T = WalletTransaction.Type
+
+
+@dataclass(frozen=True)
+class WalletBalance:
+    balance: int
+    low_balance_threshold: int
+    currency: str = POINTS
+
+
+def wallet_balance(member: Member) -> WalletBalance:
+    """The wallet's balance as committed now (re-read: the member may have been loaded
+    before a movement), with the program's low-balance threshold."""
+    member.wallet.refresh_from_db(fields=["balance"])
+    return WalletBalance(member.wallet.balance, member.program.low_balance_threshold)
+
+
+def wallet_transactions(member: Member) -> QuerySet[WalletTransaction]:
+    """Every point the member earned and spent (the caller pages them, newest first)."""
+    return WalletTransaction.objects.filter(member=member)
 
 
 def move_points(

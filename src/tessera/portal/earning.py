@@ -71,6 +71,6 @@ def report_watching(member: Member, activity: Activity, report: WatchReport) -> 
     if completion is None and watch.credited_seconds >= activity.min_watch_seconds:
         with transaction.atomic():
             completion = complete_activity(
-                member.pk, activity.pk, {"watched_seconds": int(watch.credited_seconds)}
-            )
+                member.pk, activity.pk, watched_seconds=int(watch.credited_seconds)
+            ).completion
     return Watched(watch.credited_seconds, activity.min_watch_seconds, completion)

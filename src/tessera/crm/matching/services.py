@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.db import transaction
 
 from tessera.core.errors import Conflict, ValidationFailed
 from tessera.core.lookup import get_by_id
+from tessera.crm.lock_objects import lock_batch, lock_rule
 from tessera.crm.matching import logic, rules
 from tessera.crm.matching.comparators import METHODS, methods_for
 from tessera.crm.matching.keys import is_blockable
@@ -20,6 +21,52 @@ from tessera.crm.matching.values import record_phone_e164
 REBUILD_BATCH = 2000
 # Records of one object re-keyed at once when its rules change (a few seconds' work).
 SYNC_REBUILD_LIMIT = 20_000
+
+
+def _criterion_errors(
+    object_type: str, where: str, c: Mapping[str, Any], fields: Iterable[str]
+) -> list[dict[str, str]]:
+    """What is wrong with one criterion: a field the object cannot match on, a method
+    that does not exist or cannot compare that field."""
+    errors: list[dict[str, str]] = []
+    if c["field"] not in fields:
+        errors.append(
+            {
+                "field": f"{where}.field",
+                "message": f"{object_type} has no matchable field {c['field']!r}",
+            }
+        )
+    if c["method"] not in METHODS:
+        errors.append(
+            {
+                "field": f"{where}.method",
+                "message": f"unknown method; one of {', '.join(sorted(METHODS))}",
+            }
+        )
+    elif c["method"] not in methods_for(c["field"]):
+        fitting = ", ".join(methods_for(c["field"]))
+        errors.append(
+            {
+                "field": f"{where}.method",
+                "message": f"{c['method']} cannot compare {c['field']}; use {fitting}",
+            }
+        )
+    return errors
+
+
+def _check_narrowing(node: logic.Node, specs: list[CriterionSpec]) -> None:
+    """Every OR group of the logic needs a criterion that match keys can look up: without
+    one, finding candidates would mean reading every record."""
+    by_number = {s.number: s for s in specs}
+    for group in logic.groups(node):
+        if group and not any(is_blockable(by_number[n]) for n in group):
+            listed = " AND ".join(str(n) for n in sorted(group))
+            raise ValidationFailed.field(
+                "logic",
+                f"the group ({listed}) has no criterion that can narrow a search; add one "
+                "using exact, email, first_name, last_name, company, phone, street, city, "
+                "postal_code or website",
+            )
 
 
 def check_definition(
@@ -35,29 +82,7 @@ def check_definition(
     errors: list[dict[str, str]] = []
     for i, c in enumerate(criteria, start=1):
         number = int(c.get("number") or i)
-        where = f"criteria.{i - 1}"
-        if c["field"] not in fields:
-            errors.append(
-                {
-                    "field": f"{where}.field",
-                    "message": f"{object_type} has no matchable field {c['field']!r}",
-                }
-            )
-        if c["method"] not in METHODS:
-            errors.append(
-                {
-                    "field": f"{where}.method",
-                    "message": f"unknown method; one of {', '.join(sorted(METHODS))}",
-                }
-            )
-        elif c["method"] not in methods_for(c["field"]):
-            fitting = ", ".join(methods_for(c["field"]))
-            errors.append(
-                {
-                    "field": f"{where}.method",
-                    "message": f"{c['method']} cannot compare {c['field']}; use {fitting}",
-                }
-            )
+        errors += _criterion_errors(object_type, f"criteria.{i - 1}", c, fields)
         specs.append(
             CriterionSpec(
                 number,
@@ -78,16 +103,7 @@ def check_definition(
         node = logic.check(logic_text, set(numbers))
     except logic.LogicError as exc:
         raise ValidationFailed.field("logic", str(exc)) from exc
-    by_number = {s.number: s for s in specs}
-    for group in logic.groups(node):
-        if group and not any(is_blockable(by_number[n]) for n in group):
-            listed = " AND ".join(str(n) for n in sorted(group))
-            raise ValidationFailed.field(
-                "logic",
-                f"the group ({listed}) has no criterion that can narrow a search; add one "
-                "using exact, email, first_name, last_name, company, phone, street, city, "
-                "postal_code or website",
-            )
+    _check_narrowing(node, specs)
     return specs
 
 
@@ -176,8 +192,7 @@ def create_rule(data: Mapping[str, Any]) -> MatchingRule:
 
 @transaction.atomic
 def update_rule(rule_id: str, data: Mapping[str, Any]) -> MatchingRule:
-    rule = get_rule(rule_id)
-    rule = MatchingRule.objects.select_for_update().get(pk=rule.pk)
+    rule = lock_rule(get_rule(rule_id).pk)
     if "object" in data and data["object"] != rule.object:
         raise ValidationFailed.field("object", "a rule's object cannot change; create a new rule")
     criteria = data.get("criteria")
@@ -232,11 +247,7 @@ def rebuild_match_keys(object_type: str, progress: Any = None) -> int:
             # Read and locked in the transaction that writes the keys: an edit committing
             # meanwhile either waits for this batch or is read here with its new values,
             # so its fresh keys are never replaced by keys of the values it replaced.
-            batch = list(
-                model._default_manager.select_for_update()
-                .filter(pk__gt=last)
-                .order_by("pk")[:REBUILD_BATCH]
-            )
+            batch = lock_batch(model, last, REBUILD_BATCH)
             if not batch:
                 return done
             ids = [obj.pk for obj in batch]

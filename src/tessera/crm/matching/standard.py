@@ -11,29 +11,26 @@ from __future__ import annotations
 
 from typing import Any
 
-PERSON_CRITERIA = [
-    (1, "first_name", "first_name", 85),
-    (2, "last_name", "last_name", 90),
-    (3, "title", "title", 50),
-    (4, "company", "company", 70),
-    (5, "email", "email", 100),
-    (6, "phone", "phone", 80),
-    (7, "street", "street", 80),
-    (8, "city", "city", 85),
-    (9, "postal_code", "postal_code", 80),
-]
+
+def _numbered(start: int = 1, **thresholds: int) -> list[tuple[int, str, str, int]]:
+    """(number, field, method, threshold) for each field, numbered in the order given as
+    the logic names them; each field compared by the method of its own name."""
+    return [(n, f, f, t) for n, (f, t) in enumerate(thresholds.items(), start=start)]
+
+
+PERSON_CRITERIA = _numbered(
+    first_name=85, last_name=90, title=50, company=70, email=100, phone=80, street=80,
+    city=85, postal_code=80,
+)  # fmt: skip
 PERSON_LOGIC = (
     "(1 AND 2 AND 3 AND 4) OR (1 AND 2 AND 5) OR (1 AND 2 AND 6 AND 4) OR "
     "(1 AND 2 AND 7 AND (8 OR 9 OR 6)) OR (1 AND 2 AND 7 AND 3) OR (1 AND 2 AND 3 AND 5) OR "
     "(1 AND 2 AND 6)"
 )
+# An organisation's name is compared as a company name is.
 ACCOUNT_CRITERIA = [
     (1, "name", "company", 70),
-    (2, "street", "street", 80),
-    (3, "city", "city", 85),
-    (4, "postal_code", "postal_code", 80),
-    (5, "phone", "phone", 80),
-    (6, "website", "website", 100),
+    *_numbered(start=2, street=80, city=85, postal_code=80, phone=80, website=100),
 ]
 ACCOUNT_LOGIC = "1 AND (2 OR (3 AND 4) OR 5 OR 6)"
 

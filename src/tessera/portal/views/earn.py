@@ -63,7 +63,11 @@ def activity(request: HttpRequest, viewer: Viewer, activity_id: str) -> HttpResp
         if form.is_valid():
             field = "answer" if act.kind == Activity.Kind.QUESTION else "option"
             done = attempt(
-                lambda: complete_activity(member.pk, act.pk, {field: form.cleaned_data["answer"]})
+                lambda: (
+                    complete_activity(
+                        member.pk, act.pk, **{field: form.cleaned_data["answer"]}
+                    ).completion
+                )
             )
             completion, error = done.value, done.error
             if error is not None:

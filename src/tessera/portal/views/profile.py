@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from tessera.crm.services import set_email_opt_out, update_contact
+from tessera.crm.services import ContactChanges, set_email_opt_out, update_contact
 from tessera.portal.identity import Viewer, member_page
 from tessera.portal.models import PortalAccount
 from tessera.portal.pages import page
@@ -63,7 +63,7 @@ def profile(request: HttpRequest, viewer: Viewer) -> HttpResponse:
     data = {f: form.cleaned_data[f] for f in DETAIL_FIELDS}
 
     def save() -> None:
-        update_contact(contact.pk, data)
+        update_contact(contact.pk, ContactChanges(**data))
         set_email_opt_out(contact.pk, not form.cleaned_data["reminders"])
         PortalAccount.objects.filter(pk=account.pk).update(locale=form.cleaned_data["locale"])
 

@@ -15,7 +15,7 @@ from tessera.core.errors import ProblemError
 from tessera.core.money import minor_unit_digits
 from tessera.loyalty.credit import PURPOSE, points_for, purchase_credit
 from tessera.loyalty.models import Member, Order, Product, WalletTransaction
-from tessera.loyalty.ordering import place_order
+from tessera.loyalty.ordering import OrderLineSpec, place_order
 from tessera.portal import cart as carts
 from tessera.portal.forms import KeyedForm
 from tessera.portal.identity import Viewer, member_page, program_member
@@ -88,8 +88,7 @@ def _order(
     form = KeyedForm(request.POST)
     form.is_valid()
     lines = [
-        {"product_id": line.product.pk, "quantity": line.quantity}
-        for line in basket.lines(member.program_id)
+        OrderLineSpec(line.product.pk, line.quantity) for line in basket.lines(member.program_id)
     ]
     # The key is claimed before the cart is looked at: a second click whose session was read
     # after the first click emptied the cart must still land on the first click's order.
@@ -99,7 +98,7 @@ def _order(
     if not lines:
         claimed.release()
         return HttpResponseRedirect("/shop")
-    outcome = attempt(lambda: place_order(member.pk, lines))
+    outcome = attempt(lambda: place_order(member.pk, lines).order)
     if outcome.error is not None or outcome.value is None:
         claimed.release()
         member.wallet.refresh_from_db(fields=["balance"])
@@ -196,10 +195,10 @@ def credit(request: HttpRequest, viewer: Viewer) -> HttpResponse:
             outcome.error,
             status=outcome.error.status if outcome.error else 500,
         )
-    txn = outcome.value["transaction"]
-    if outcome.value["status"] == "requires_action":
+    txn = outcome.value.transaction
+    if outcome.value.status == "requires_action":
         claimed.done(f"/credit/{txn.pk}")
-        context = {"client_secret": outcome.value["client_secret"], "txn": txn}
+        context = {"client_secret": outcome.value.client_secret, "txn": txn}
         return page(
             request, viewer, "portal/credit_confirm.html", context, section="wallet", status=202
         )

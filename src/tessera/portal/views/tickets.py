@@ -17,7 +17,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from tessera.billing.invoices import credited_amount, render_invoice_pdf
+from tessera.billing.credit_notes import credited_amount
+from tessera.billing.invoice_pdf import invoice_pdf as render_pdf
 from tessera.billing.models import Invoice, InvoiceLine
 from tessera.events.cancellation import cancel_attendee
 from tessera.events.documents import qr_svg
@@ -199,6 +200,7 @@ def invoice_pdf(request: HttpRequest, viewer: Viewer, invoice_id: str) -> HttpRe
     invoice = owned_invoices(viewer).filter(pk=invoice_id).first()
     if invoice is None:
         raise Http404("no such invoice")
-    response = HttpResponse(render_invoice_pdf(invoice), content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{invoice.number or invoice.pk}.pdf"'
+    pdf = render_pdf(invoice)
+    response = HttpResponse(pdf.content, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{pdf.filename}"'
     return response

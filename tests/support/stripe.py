@@ -22,13 +22,14 @@ from typing import Any
 import pytest
 import stripe
 
+from tessera.billing.gateways.base import Gateway
 from tessera.billing.gateways.stripe import set_gateway
 from tessera.billing.models import Transaction
 from tessera.ledger.models import LedgerAccount
 from tessera.loyalty.credit import purchase_credit
 from tessera.loyalty.models import Member
-from tests.loyalty_helpers import member, program
-from tests.smtp import free_port
+from tests.support.loyalty import member, program
+from tests.support.smtp import free_port
 
 SECRET_KEY = "sk_test_tessera"
 WEBHOOK_SECRET = "whsec_tessera_test"
@@ -76,6 +77,41 @@ def stripe_env(localstripe_url: str, settings: Any) -> Iterator[stripe.StripeCli
     set_gateway(None)
 
 
+class InstalledGateway:
+    """A gateway ``use_gateway`` put in place; as a context manager, in place only inside
+    the ``with`` block."""
+
+    def __enter__(self) -> InstalledGateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        set_gateway(None)
+
+
+UseGateway = Callable[[Gateway | None], InstalledGateway]
+
+
+@pytest.fixture
+def use_gateway() -> Iterator[UseGateway]:
+    """Put a gateway (a fault double) in place of the real one: ``use_gateway(Double())``
+    for the rest of the test, or ``with use_gateway(Double()):`` for one block. The real
+    gateway is back after the test whether it passed or failed, so no double leaks into
+    the next one."""
+
+    def install(gateway: Gateway | None) -> InstalledGateway:
+        set_gateway(gateway)
+        return InstalledGateway()
+
+    yield install
+    set_gateway(None)
+
+
+@pytest.fixture
+def good_card(stripe_env: stripe.StripeClient) -> str:
+    """A card Stripe accepts, as the PaymentMethod id the browser hands us."""
+    return card(stripe_env)
+
+
 def card(client: stripe.StripeClient, number: str = "4242424242424242", cvc: str = "123") -> str:
     """What Stripe.js does in the browser: turn a card into a PaymentMethod id. Our server
     only ever sees the id."""
@@ -86,6 +122,18 @@ def card(client: stripe.StripeClient, number: str = "4242424242424242", cvc: str
         }  # type: ignore[typeddict-item]
     )
     return str(pm["id"])
+
+
+def authenticate(client: stripe.StripeClient, txn: Transaction, secret: str) -> dict[str, Any]:
+    """What the buyer's browser does with the client secret (localstripe's own endpoint),
+    then the PaymentIntent as Stripe now holds it."""
+    client.raw_request(
+        "post",
+        f"/v1/payment_intents/{txn.stripe_payment_intent_id}/_authenticate",
+        client_secret=secret,
+        success="true",
+    )
+    return client.v1.payment_intents.retrieve(str(txn.stripe_payment_intent_id)).to_dict()
 
 
 def signed(
@@ -174,4 +222,4 @@ def paid(client: stripe.StripeClient, amount: int = 1000) -> tuple[Transaction, 
     """A captured wallet top-up of ``amount`` cents (100 points per unit) and its member."""
     m = member(program(points_per_unit=100, low_balance_threshold=0))
     out = purchase_credit(m.pk, amount=amount, currency="USD", payment_method_id=card(client))
-    return out["transaction"], m
+    return out.transaction, m
