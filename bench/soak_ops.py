@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 from bench.soak_stack import STRIPE_KEY, WEBHOOK_SECRET
-from bench.soak_workload import CARD_3DS, Call, Client
+from bench.soak_workload import CARD_3DS, Call, Client, session
 
 SIGNIN_LINK = re.compile(r"https?://[^/\s]+(/signin/link\?\S+)")
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -188,7 +188,7 @@ def _own_member(client: Client) -> str:
 
 def sign_in(client: Client, email: str) -> requests.Session | None:
     """Through the emailed single-use link, as a member does: ask, read the mail, post."""
-    browser, base = requests.Session(), client.stack.base
+    browser, base = session(), client.stack.base
     try:
         form = browser.get(f"{base}/signin", timeout=60).text
         csrf = CSRF.search(form)

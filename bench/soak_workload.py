@@ -17,6 +17,8 @@ from typing import Any
 
 import requests
 from bench.soak_stack import STRIPE_KEY, Stack
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 CLIENT_TIMEOUT = 200.0  # beyond a Stripe call held through the SDK's timeout and retries
 REPEAT_SHARE = 0.15  # writes sent a second time with the same key and body
@@ -73,13 +75,24 @@ def _retry(answer: Answer) -> bool:
     return answer.status == 409 and code == "idempotency_in_progress"
 
 
+def session() -> requests.Session:
+    """A client's HTTP session, which sends a GET again once when a kept-alive connection
+    turns out closed as it is reused (gunicorn closes idle ones), as browsers and most
+    HTTP libraries do. Writes are not: they are retried with their Idempotency-Key."""
+    http = requests.Session()
+    again = Retry(total=1, connect=1, read=1, status=0, allowed_methods=frozenset({"GET"}),
+                  raise_on_status=False)  # fmt: skip
+    http.mount("http://", HTTPAdapter(max_retries=again))
+    return http
+
+
 class Client:
     """One simulated integrator (an API key) and, for portal views, a member's browser."""
 
     def __init__(self, stack: Stack, record: Record, index: int) -> None:
         self.stack, self.record, self.index = stack, record, index
         self.rng = random.Random(index)
-        self.http = requests.Session()
+        self.http = session()
         self.http.headers["Authorization"] = f"Bearer {stack.seed['api_key']}"
         self.portal: requests.Session | None = None
         self.events_sent = 0

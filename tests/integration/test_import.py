@@ -12,6 +12,7 @@ from tessera.crm import csv_dialect, services
 from tessera.crm.importer import import_contacts
 from tessera.crm.inputs import ContactInput
 from tessera.crm.matching import engine, rules
+from tessera.crm.matching.inputs import RuleChanges
 from tessera.crm.matching.models import MatchingRule, MatchKey
 from tessera.crm.matching.services import update_rule
 from tessera.crm.models import Contact, TimelineEntry
@@ -143,7 +144,7 @@ def test_block_rule_rejects_rows(tmp_path: Path) -> None:
         ContactInput(first_name="Ada", last_name="Lovelace", email="ada@example.com")
     )
     update_rule(
-        MatchingRule.objects.get(object="contact", is_standard=True).pk, {"action": "block"}
+        MatchingRule.objects.get(object="contact", is_standard=True).pk, RuleChanges(action="block")
     )
     rules.invalidate()
     path = write(tmp_path, [ROWS[0]])

@@ -11,6 +11,7 @@ import pytest
 from tessera.crm import services
 from tessera.crm.inputs import AccountInput, ContactChanges, ContactInput
 from tessera.crm.matching import engine, rules
+from tessera.crm.matching.inputs import CriterionInput, RuleChanges, RuleInput
 from tessera.crm.matching.models import MatchingRule, MatchKey
 from tessera.crm.matching.services import create_rule, rebuild_match_keys, update_rule
 from tessera.crm.models import Contact, Lead
@@ -107,16 +108,16 @@ def test_blank_fields_do_not_match_unless_match_blank() -> None:
     # Group (1 AND 2 AND 3 AND 4) with title and company blank on both sides.
     assert matched_ids({"first_name": "Ada", "last_name": "Lovelace"}) == []
     create_rule(
-        {
-            "object": "contact",
-            "name": "Name and blank email",
-            "logic": "1 AND 2 AND 3",
-            "criteria": [
-                {"field": "first_name", "method": "first_name", "threshold": 85},
-                {"field": "last_name", "method": "exact", "threshold": 100},
-                {"field": "email", "method": "email", "threshold": 100, "match_blank": True},
-            ],
-        }
+        RuleInput(
+            object="contact",
+            name="Name and blank email",
+            logic="1 AND 2 AND 3",
+            criteria=(
+                CriterionInput("first_name", "first_name", threshold=85),
+                CriterionInput("last_name", "exact", threshold=100),
+                CriterionInput("email", "email", threshold=100, match_blank=True),
+            ),
+        )
     )
     rules.invalidate()
     rebuild_match_keys("contact")
@@ -175,7 +176,7 @@ def test_allow_rule_creates_and_reports_duplicates(api: Api) -> None:
 def test_block_rule_refuses_and_writes_nothing(api: Api, admin_api: Api) -> None:
     first = json.loads(api.post("/contacts", ADA).content)
     rule = MatchingRule.objects.get(object="contact", is_standard=True)
-    update_rule(rule.pk, {"action": "block"})
+    update_rule(rule.pk, RuleChanges(action="block"))
     rules.invalidate()
     before = (Contact.objects.count(), MatchKey.objects.count())
     body = assert_problem(
@@ -200,7 +201,7 @@ def test_block_rule_applies_on_edit(api: Api) -> None:
         first_name="Grace", last_name="Hopper", email="grace@example.com", phone="", street=""
     )
     update_rule(
-        MatchingRule.objects.get(object="contact", is_standard=True).pk, {"action": "block"}
+        MatchingRule.objects.get(object="contact", is_standard=True).pk, RuleChanges(action="block")
     )
     rules.invalidate()
     r = api.send(
@@ -224,7 +225,7 @@ def test_a_record_that_already_had_a_duplicate_can_still_be_edited(api: Api) -> 
     grace = contact(first_name="Grace", last_name="Hopper", email="grace@example.com",
                     phone="+1 202 555 0101", street="", company="US Navy", title="")  # fmt: skip
     update_rule(
-        MatchingRule.objects.get(object="contact", is_standard=True).pk, {"action": "block"}
+        MatchingRule.objects.get(object="contact", is_standard=True).pk, RuleChanges(action="block")
     )
     rules.invalidate()
     r = api.send("PATCH", f"/contacts/{b.pk}", {"title": "Countess"})
@@ -391,11 +392,11 @@ def test_rule_validation_errors(admin_api: Api, api: Api) -> None:
 
 def test_matching_rules_list_is_paginated(api: Api) -> None:
     for i in range(3):
-        create_rule({
-            "object": "contact", "name": f"Custom {i}", "logic": "1 AND 2",
-            "criteria": [{"field": "last_name", "method": "last_name", "threshold": 90},
-                         {"field": "email", "method": "email", "threshold": 100}],
-        })  # fmt: skip
+        create_rule(RuleInput(
+            object="contact", name=f"Custom {i}", logic="1 AND 2",
+            criteria=(CriterionInput("last_name", "last_name", threshold=90),
+                      CriterionInput("email", "email", threshold=100)),
+        ))  # fmt: skip
     everyone = set(MatchingRule.objects.values_list("pk", flat=True))
     seen: list[str] = []
     cursor = None
@@ -438,7 +439,8 @@ def test_candidate_limit_is_reported() -> None:
     for i in range(5):
         contact(email=f"ada{i}@example.com", phone=f"+1 415 555 12{i:02d}")
     update_rule(
-        MatchingRule.objects.get(object="contact", is_standard=True).pk, {"candidate_limit": 3}
+        MatchingRule.objects.get(object="contact", is_standard=True).pk,
+        RuleChanges(candidate_limit=3),
     )
     rules.invalidate()
     result = engine.find_matches(
@@ -465,7 +467,8 @@ def test_over_the_limit_the_candidates_sharing_most_keys_are_kept() -> None:
         )  # fmt: skip
     real = contact(email="ada.real@example.com")
     update_rule(
-        MatchingRule.objects.get(object="contact", is_standard=True).pk, {"candidate_limit": 3}
+        MatchingRule.objects.get(object="contact", is_standard=True).pk,
+        RuleChanges(candidate_limit=3),
     )
     rules.invalidate()
     probe = {**ADA, "email": "ada.real@example.com"}

@@ -9,6 +9,7 @@ from django.db import connections
 
 from tessera.crm.inputs import ContactChanges, ContactInput
 from tessera.crm.matching import rules
+from tessera.crm.matching.inputs import RuleChanges
 from tessera.crm.matching.standard import install_standard_rules
 from tessera.crm.models import Contact
 from tessera.crm.services import resolve_person
@@ -162,7 +163,7 @@ def test_an_import_and_an_api_create_of_one_person_make_one_contact(tmp_path) ->
 
     install_standard_rules()
     update_rule(MatchingRule.objects.get(object="contact", is_standard=True).pk,
-                {"action": "block"})  # fmt: skip
+                RuleChanges(action="block"))  # fmt: skip
     rules.invalidate()
     for round_ in range(12):
         email = f"race{round_}@example.org"

@@ -25,6 +25,7 @@ from tessera.core.pagination import paginate
 from tessera.crm.inputs import MatchQuery, MatchReport
 from tessera.crm.matching import services as rules_service
 from tessera.crm.matching.comparators import methods_for
+from tessera.crm.matching.inputs import CriterionInput, RuleChanges, RuleInput
 from tessera.crm.matching.models import MatchingRule
 from tessera.crm.search import find_duplicates
 from tessera.crm.services import ACCOUNT_FIELDS, PERSON_FIELDS
@@ -135,6 +136,11 @@ class _RuleBase(Input):
         "counts as a match",
     )  # fmt: skip
 
+    def as_input(self) -> RuleInput:
+        data = self.model_dump(exclude_none=True)
+        data["criteria"] = tuple(CriterionInput(**c) for c in data.get("criteria", ()))
+        return RuleInput(**data)
+
 
 class PersonRuleIn(_RuleBase):
     """A rule for contacts or leads: criteria on a person's fields."""
@@ -172,6 +178,13 @@ class RuleUpdateIn(Input):
     candidate_limit: int | None = Field(None, ge=1, le=10_000)
     mode: Literal["rules", "probabilistic"] | None = None
     match_probability: float | None = Field(None, ge=0.0, le=1.0)
+
+    def as_changes(self) -> RuleChanges:
+        """The fields sent; a null is taken as not sent."""
+        data = self.model_dump(exclude_none=True)
+        if "criteria" in data:
+            data["criteria"] = tuple(CriterionInput(**c) for c in data["criteria"])
+        return RuleChanges(**data)
 
 
 class RuleOut(Schema):
@@ -212,8 +225,7 @@ def list_rules(request: HttpRequest, q: Query[PageQuery]) -> Any:
 
 @router.post("/matching-rules", response={201: RuleOut, **ERRORS}, auth=admin_auth)
 def create_rule(request: HttpRequest, payload: Body[RuleIn]) -> Status:
-    data = payload.model_dump(exclude_none=True)
-    return Status(201, rules_service.get_rule(rules_service.create_rule(data).pk))
+    return Status(201, rules_service.get_rule(rules_service.create_rule(payload.as_input()).pk))
 
 
 @router.get("/matching-rules/{rule_id}", response={200: RuleOut, **ERRORS}, auth=read_auth)
@@ -225,7 +237,7 @@ def get_rule(request: HttpRequest, rule_id: str) -> MatchingRule:
 def update_rule(request: HttpRequest, rule_id: str, payload: RuleUpdateIn) -> MatchingRule:
     """Change a rule. Only the fields sent change (send `{"active": false}` to switch it
     off); sending `criteria` replaces them all."""
-    return rules_service.update_rule(rule_id, payload.model_dump(exclude_none=True))
+    return rules_service.update_rule(rule_id, payload.as_changes())
 
 
 @router.delete("/matching-rules/{rule_id}", response={204: None, **ERRORS}, auth=admin_auth)

@@ -12,6 +12,7 @@ from tessera.core.lookup import get_by_id
 from tessera.crm.lock_objects import lock_batch, lock_rule
 from tessera.crm.matching import logic, rules
 from tessera.crm.matching.comparators import METHODS, methods_for
+from tessera.crm.matching.inputs import RuleChanges, RuleInput, rule_data
 from tessera.crm.matching.keys import is_blockable
 from tessera.crm.matching.models import MatchingCriterion, MatchingRule, MatchKey
 from tessera.crm.matching.rules import OBJECT_MODELS, CriterionSpec
@@ -169,7 +170,8 @@ def _with_blocking(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @transaction.atomic
-def create_rule(data: Mapping[str, Any]) -> MatchingRule:
+def create_rule(rule_in: RuleInput) -> MatchingRule:
+    data: Mapping[str, Any] = rule_data(rule_in)
     if data.get("object") not in OBJECT_MODELS:
         raise ValidationFailed.field("object", f"must be one of {', '.join(OBJECT_MODELS)}")
     data = _with_blocking(data)
@@ -191,7 +193,8 @@ def create_rule(data: Mapping[str, Any]) -> MatchingRule:
 
 
 @transaction.atomic
-def update_rule(rule_id: str, data: Mapping[str, Any]) -> MatchingRule:
+def update_rule(rule_id: str, changes: RuleChanges) -> MatchingRule:
+    data = changes.given()
     rule = lock_rule(get_rule(rule_id).pk)
     if "object" in data and data["object"] != rule.object:
         raise ValidationFailed.field("object", "a rule's object cannot change; create a new rule")
