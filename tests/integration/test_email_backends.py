@@ -211,6 +211,9 @@ def test_failed_send_is_kept_for_a_retry(smtp: Inbox, settings) -> None:  # type
 
 
 def test_retry_waits_for_its_back_off(smtp: Inbox, settings) -> None:  # type: ignore[no-untyped-def]
+    # A back-off far longer than any worker run: on a loaded machine the first run's exit
+    # alone took a minute once, and a 2 s back-off was then rightly due.
+    settings.EMAIL_RETRY_BASE_SECONDS = 600
     email = failed_once(settings)
     run_worker()
     email.refresh_from_db()
