@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from functools import cache
 from typing import Any, TypeVar
 
 from django.http import HttpRequest
@@ -40,9 +41,16 @@ def handler_for(request: HttpRequest) -> Callable[..., Any] | None:
         match = resolve(request.path_info)
     except Resolver404:
         return None
-    path_view = inspect.getclosurevars(match.func).nonlocals.get("self")
+    return _operation_handler(match.func, request.method or "")
+
+
+@cache
+def _operation_handler(view: Callable[..., Any], method: str) -> Callable[..., Any] | None:
+    # Views are made once, when the URLs are: the lookup is done once per route and method,
+    # not on every write.
+    path_view = inspect.getclosurevars(view).nonlocals.get("self")
     for operation in getattr(path_view, "operations", ()):
-        if request.method in operation.methods:
+        if method in operation.methods:
             handler: Callable[..., Any] = operation.view_func
             return handler
     return None

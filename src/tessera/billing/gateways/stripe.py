@@ -51,9 +51,9 @@ def _result(obj: Any) -> PaymentResult:
 
 
 @contextmanager
-def _refund_errors() -> Iterator[None]:
-    """Stripe's errors on refund calls as ours: unreachable (retry later) or rejected (the
-    same request would be refused again)."""
+def _stripe_errors() -> Iterator[None]:
+    """Stripe's errors on a call (or on the later pages of a listing) as ours: unreachable
+    (retry later) or rejected (the same request would be refused again)."""
     try:
         yield
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
@@ -199,14 +199,14 @@ class StripeGateway:
         if metadata:
             # Lets find_refund() recognise the refund if we never learn its id.
             params["metadata"] = metadata
-        with _refund_errors():
+        with _stripe_errors():
             refund = self.client.v1.refunds.create(
                 params=params, options={"idempotency_key": idempotency_key}
             )
         return _refund_result(refund)
 
     def retrieve_refund(self, refund_id: str) -> RefundResult:
-        with _refund_errors():
+        with _stripe_errors():
             return _refund_result(self.client.v1.refunds.retrieve(refund_id))
 
     def find_refund(self, payment_intent_id: str, refund_id: str) -> RefundResult | None:
@@ -214,7 +214,7 @@ class StripeGateway:
         recognised by our metadata among the payment's refunds (Stripe has no refund
         search). Looking first, rather than only repeating the create with the same key,
         also holds after Stripe forgets idempotency keys (24 hours)."""
-        with _refund_errors():  # later pages are fetched while iterating
+        with _stripe_errors():  # later pages are fetched while iterating
             listing = self.client.v1.refunds.list(
                 params={"payment_intent": payment_intent_id, "limit": 100}
             )
@@ -260,7 +260,7 @@ class StripeGateway:
     def _list_by_transaction(self, wanted: set[str]) -> dict[str, PaymentResult]:
         found: dict[str, PaymentResult] = {}
         listing = self._call(self.client.v1.payment_intents.list, params={"limit": 100})
-        with _refund_errors():  # later pages are fetched while iterating
+        with _stripe_errors():  # later pages are fetched while iterating
             for item in listing.auto_paging_iter():
                 self._keep(found, _plain(item), wanted)
                 if len(found) == len(wanted):
